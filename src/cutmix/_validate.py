@@ -1,0 +1,226 @@
+"""Every input check of the library and its message.
+
+One style for every message: ``"<argument>: expected <what>, got <what came>"``; ``TypeError`` for the
+wrong kind of thing, ``ValueError`` for the right kind with a wrong value. Checks that would need the
+device's values (label ranges) run eagerly on CPU tensors only, and as asynchronous device asserts on
+accelerators, so validation never synchronises a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from cutmix.params import MixParams
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def describe(value: Any) -> str:
+    """A short description of what came, for error messages."""
+    if isinstance(value, Tensor):
+        return f"Tensor of shape {tuple(value.shape)}, dtype {value.dtype}, on {value.device}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def fail(name: str, expected: str, got: Any, *, kind: type[Exception] = ValueError) -> None:
+    raise kind(f"{name}: expected {expected}, got {got}")
+
+
+def _compiling() -> bool:
+    return torch.compiler.is_compiling()
+
+
+def check_tensor(value: Any, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        fail(name, "a torch.Tensor", describe(value), kind=TypeError)
+    return value
+
+
+def check_batch_size(n: Any, name: str = "batch_size") -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        fail(name, "an int >= 1", describe(n), kind=TypeError)
+    if n < 1:
+        fail(name, "at least one sample (an empty batch cannot be mixed)", n)
+    return n
+
+
+def check_size(size: Any, name: str = "size") -> tuple[int, int]:
+    ok = (
+        isinstance(size, Sequence)
+        and len(size) == 2
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in size)
+    )
+    if not ok:
+        fail(name, "(H, W) as two ints", describe(size), kind=TypeError)
+    if size[0] < 1 or size[1] < 1:
+        fail(name, "positive H and W", tuple(size))
+    return int(size[0]), int(size[1])
+
+
+def check_alpha(alpha: Any, name: str = "alpha") -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        fail(name, "a positive finite float", describe(alpha), kind=TypeError)
+    if not math.isfinite(alpha) or alpha <= 0:
+        fail(name, "a positive finite float", alpha)
+    return float(alpha)
+
+
+def check_probability(p: Any, name: str = "p") -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        fail(name, "a float in [0, 1]", describe(p), kind=TypeError)
+    if not (0.0 <= p <= 1.0):
+        fail(name, "a float in [0, 1]", p)
+    return float(p)
+
+
+def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
+    if value not in choices:
+        fail(name, "one of " + ", ".join(repr(c) for c in choices), repr(value))
+    return value
+
+
+def check_mode(mode: Any) -> str:
+    from cutmix.params import MODES
+
+    return check_choice(mode, MODES, "mode")
+
+
+def check_placement(placement: Any) -> str:
+    from cutmix.params import PLACEMENTS
+
+    return check_choice(placement, PLACEMENTS, "placement")
+
+
+def check_area_bounds(bounds: Any, name: str = "area_bounds") -> tuple[float, float] | None:
+    if bounds is None:
+        return None
+    ok = isinstance(bounds, Sequence) and len(bounds) == 2
+    ok = ok and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+    if not ok:
+        fail(name, "None or (lo, hi), two floats", describe(bounds), kind=TypeError)
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if not (0.0 <= lo <= hi <= 1.0):
+        fail(name, "0 <= lo <= hi <= 1 (fractions of the image area)", (lo, hi))
+    return lo, hi
+
+
+def check_smoothing(value: Any, name: str = "label_smoothing") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(name, "a float in [0, 1)", describe(value), kind=TypeError)
+    if not (0.0 <= value < 1.0):
+        fail(name, "a float in [0, 1)", value)
+    return float(value)
+
+
+def check_num_classes(num_classes: Any, name: str = "num_classes") -> int | None:
+    if num_classes is None:
+        return None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        fail(name, "None or an int >= 1", describe(num_classes), kind=TypeError)
+    if num_classes < 1:
+        fail(name, "an int >= 1", num_classes)
+    return num_classes
+
+
+def check_generator_device(
+    generator: Any, device: torch.device, name: str = "generator"
+) -> torch.Generator | None:
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        fail(name, "None or a torch.Generator", describe(generator), kind=TypeError)
+    if generator.device.type != device.type:
+        fail(
+            name, f"a generator on {device.type} (where the batch is)", f"one on {generator.device}"
+        )
+    return generator
+
+
+def check_images(images: Any, name: str = "images") -> Tensor:
+    images = check_tensor(images, name)
+    if images.dim() != 4:
+        fail(name, "a 4-D tensor (N, C, H, W)", describe(images))
+    if images.dtype not in FLOAT_DTYPES and images.dtype != torch.uint8:
+        fail(name, "a floating-point or uint8 tensor", describe(images), kind=TypeError)
+    if images.shape[0] < 1:
+        fail(name, "at least one sample (an empty batch cannot be mixed)", describe(images))
+    return images
+
+
+def check_labels(
+    labels: Any, batch_size: int, num_classes: int | None, name: str = "labels"
+) -> int:
+    """Check class ids ``(N,)`` or soft / multi-hot ``(N, C)`` labels; return the class count."""
+    labels = check_tensor(labels, name)
+    if labels.dim() == 0 or labels.shape[0] != batch_size:
+        fail(name, f"{batch_size} labels (one per image)", describe(labels))
+    if labels.dtype == torch.bool or labels.is_floating_point():
+        if labels.dim() != 2:
+            fail(
+                name,
+                "class ids (N,) int64 or probabilities / multi-hot (N, C) float",
+                describe(labels),
+            )
+        if num_classes is not None and labels.shape[1] != num_classes:
+            fail(
+                name,
+                f"(N, {num_classes}) float labels (num_classes={num_classes})",
+                describe(labels),
+            )
+        return int(labels.shape[1])
+    if labels.is_complex() or labels.dim() != 1:
+        fail(name, "class ids (N,) of an integer dtype, or (N, C) float", describe(labels))
+    if num_classes is None:
+        fail("num_classes", "an int when labels are class ids", None)
+    check_class_range(labels, num_classes, name)
+    return num_classes
+
+
+def check_class_range(labels: Tensor, num_classes: int, name: str = "labels") -> None:
+    """Class ids in ``[0, num_classes)``; eager on CPU, an async device assert elsewhere."""
+    if _compiling() or labels.numel() == 0:
+        return
+    if labels.device.type == "cpu":
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            fail(name, f"class ids in [0, {num_classes})", f"class id {bad}")
+    else:
+        ok = ((labels >= 0) & (labels < num_classes)).all()
+        torch._assert_async(ok, f"{name}: expected class ids in [0, {num_classes})")
+
+
+def check_params(params: Any, images: Tensor, name: str = "params") -> MixParams:
+    from cutmix.params import MixParams
+
+    if not isinstance(params, MixParams):
+        fail(name, "a cutmix.MixParams", describe(params), kind=TypeError)
+    n, (h, w) = images.shape[0], images.shape[-2:]
+    if params.perm.shape[0] != n:
+        fail(name, f"params for a batch of {n}", f"params for a batch of {params.perm.shape[0]}")
+    if params.size is not None and tuple(params.size) != (h, w):
+        fail(name, f"params for images of size {(h, w)}", f"params for size {tuple(params.size)}")
+    if params.perm.device != images.device:
+        fail(name, f"params on {images.device} (where the images are)", f"on {params.perm.device}")
+    return params
+
+
+def check_inplace_out(images: Tensor, inplace: bool, out: Tensor | None) -> None:
+    if out is None:
+        return
+    check_tensor(out, "out")
+    if inplace:
+        fail("out", "no out= together with inplace=True", "both")
+    if out.shape != images.shape or out.dtype != images.dtype or out.device != images.device:
+        fail("out", f"a tensor like images ({describe(images)})", describe(out))
+    if out.data_ptr() == images.data_ptr():
+        fail("out", "a buffer other than images (use inplace=True to write into images)", "images")

@@ -1,0 +1,375 @@
+"""All randomness of the library: draw :class:`MixParams` for CutMix and MixUp.
+
+A :class:`MixParams` says who is mixed with whom (``perm``), how much of each sample stays its own
+(``lam``) and, for CutMix, which box is pasted (``boxes``). Every sampler takes ``generator=`` and
+``device=``; it draws on that device and never synchronises with the host, so the same seed gives the
+same params (on the same device) and sampling can run ahead of the GPU.
+
+Example:
+    >>> import torch, cutmix
+    >>> g = torch.Generator().manual_seed(0)
+    >>> p = cutmix.sample_cutmix(4, (32, 32), alpha=1.0, generator=g)
+    >>> p.lam.shape, p.boxes.shape, p.size
+    (torch.Size([4]), torch.Size([4, 4]), (32, 32))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from cutmix import _validate as V
+
+Mode = Literal["batch", "pair", "sample"]
+Placement = Literal["center", "inside"]
+MODES: tuple[str, ...] = ("batch", "pair", "sample")
+PLACEMENTS: tuple[str, ...] = ("center", "inside")
+
+__all__ = [
+    "MODES",
+    "PLACEMENTS",
+    "MixParams",
+    "identity_params",
+    "sample_beta",
+    "sample_cutmix",
+    "sample_mixup",
+    "sample_partners",
+]
+
+
+@dataclass(frozen=True)
+class MixParams:
+    """What one mixing step does to a batch; immutable, device-resident, replayable.
+
+    Attributes:
+        perm: int64 ``(N,)``; sample ``i`` is mixed with sample ``perm[i]``.
+        lam: float32 ``(N,)``; the fraction of sample ``i`` that stays its own (its pixels for
+            CutMix, its blend weight for MixUp), hence the weight of its own label.
+        boxes: int64 ``(N, 4)`` as ``x1, y1, x2, y2``, half-open pixel coordinates of the region
+            pasted from ``perm[i]`` (zero area where nothing is pasted), or ``None`` for MixUp.
+        size: the ``(H, W)`` the params were drawn for; applying them to another size is an error.
+            ``None`` only for MixUp params drawn without a size (then any size is accepted).
+        blend: bool ``(N,)`` marking samples mixed by blending (MixUp) rather than by a box, or
+            ``None`` when no sample is blended (pure CutMix) or every sample is (``boxes is None``).
+            Only :class:`cutmix.RandomMix` in per-sample mode produces it.
+    """
+
+    perm: Tensor
+    lam: Tensor
+    boxes: Tensor | None
+    size: tuple[int, int] | None
+    blend: Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.perm.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.perm.device
+
+    def to(self, device: torch.device | str) -> MixParams:
+        """The same params on another device (``non_blocking`` copies)."""
+
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return MixParams(
+            perm=move(self.perm),  # type: ignore[arg-type]
+            lam=move(self.lam),  # type: ignore[arg-type]
+            boxes=move(self.boxes),
+            size=self.size,
+            blend=move(self.blend),
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain Python values, for logging and JSON (this one synchronises with the device)."""
+        return {
+            "perm": self.perm.tolist(),
+            "lam": self.lam.tolist(),
+            "boxes": None if self.boxes is None else self.boxes.tolist(),
+            "size": None if self.size is None else list(self.size),
+            "blend": None if self.blend is None else self.blend.tolist(),
+        }
+
+
+def _resolve_device(
+    device: torch.device | str | None, generator: torch.Generator | None
+) -> torch.device:
+    if device is None:
+        return generator.device if generator is not None else torch.device("cpu")
+    device = torch.device(device)
+    V.check_generator_device(generator, device)
+    return device
+
+
+def _uniform(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    return torch.rand(n, generator=generator, device=device, dtype=torch.float32)
+
+
+def _randint_below(bound: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Uniform integers in ``[0, bound)`` for a tensor of positive bounds, without a host sync."""
+    u = torch.rand(bound.shape, generator=generator, device=bound.device, dtype=torch.float64)
+    # u < 1, but u * bound can round up to bound for large bounds: clamp keeps the top value reachable
+    # and never exceeded.
+    return torch.minimum((u * bound).floor().to(torch.int64), bound - 1)
+
+
+def sample_beta(
+    alpha: float,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Draw ``n`` values of Beta(alpha, alpha) as float32, on ``device``, from ``generator``.
+
+    Uses the ratio of two Gamma(alpha) draws. For tiny ``alpha`` both draws can underflow to zero;
+    such a draw becomes 0 or 1 with equal chance, which is the Beta distribution's own limit.
+
+    Example:
+        >>> lam = sample_beta(1.0, 3, generator=torch.Generator().manual_seed(0))
+        >>> bool(((lam >= 0) & (lam <= 1)).all())
+        True
+    """
+    V.check_alpha(alpha)
+    dev = _resolve_device(device, generator)
+    conc = torch.full((2, n), float(alpha), dtype=torch.float64, device=dev)
+    gam = torch._standard_gamma(conc, generator=generator)
+    total = gam[0] + gam[1]
+    coin = (_uniform(n, generator, dev) < 0.5).to(torch.float64)
+    lam = torch.where(total > 0, gam[0] / total.clamp_min(1e-300), coin)
+    return lam.to(torch.float32)
+
+
+def sample_partners(
+    n: int,
+    *,
+    mode: Mode = "sample",
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """A partner for every sample: a derangement of ``range(n)`` (never itself when ``n >= 2``).
+
+    ``"batch"`` and ``"sample"``: a random order ``s`` and ``perm[s[k]] = s[k + 1]`` (one cycle over a
+    random order, so every partner other than itself is equally likely). ``"pair"``: an involution,
+    ``perm[s[2k]] = s[2k+1]`` and back; with odd ``n`` the last one takes a random other partner.
+
+    Example:
+        >>> perm = sample_partners(5, generator=torch.Generator().manual_seed(0))
+        >>> bool((perm != torch.arange(5)).all())
+        True
+    """
+    V.check_batch_size(n)
+    V.check_mode(mode)
+    dev = _resolve_device(device, generator)
+    if n == 1:
+        return torch.zeros(1, dtype=torch.int64, device=dev)
+    order = torch.randperm(n, generator=generator, device=dev)
+    perm = torch.empty(n, dtype=torch.int64, device=dev)
+    if mode != "pair":
+        perm[order] = order.roll(-1)
+        return perm
+    half = n // 2
+    even, odd = order[0 : 2 * half : 2], order[1 : 2 * half : 2]
+    perm[even] = odd
+    perm[odd] = even
+    if n % 2:
+        # The odd one out is mixed one way with a random other sample.
+        k = _randint_below(torch.tensor([n - 1], device=dev), generator)
+        perm[order[-1:]] = order[k]
+    return perm
+
+
+def identity_params(
+    batch_size: int,
+    size: tuple[int, int] | None,
+    *,
+    boxes: bool = True,
+    device: torch.device | str | None = None,
+) -> MixParams:
+    """Params that leave every sample as it is (``lam = 1``, empty boxes, ``perm[i] = i``)."""
+    V.check_batch_size(batch_size)
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    return MixParams(
+        perm=torch.arange(batch_size, device=dev),
+        lam=torch.ones(batch_size, dtype=torch.float32, device=dev),
+        boxes=torch.zeros(batch_size, 4, dtype=torch.int64, device=dev) if boxes else None,
+        size=None if size is None else V.check_size(size),
+    )
+
+
+def _draw_lam(
+    alpha: float,
+    n: int,
+    mode: str,
+    perm: Tensor,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> Tensor:
+    """One λ per sample, shared across the batch (``batch``) or across each pair (``pair``)."""
+    if mode == "batch":
+        return sample_beta(alpha, 1, generator=generator, device=device).expand(n).clone()
+    lam = sample_beta(alpha, n, generator=generator, device=device)
+    if mode == "pair":
+        # Both members of a pair take the λ of the lower index; a one-way odd sample keeps its own.
+        mutual = perm[perm] == torch.arange(n, device=device)
+        lower = torch.minimum(perm, torch.arange(n, device=device))
+        lam = torch.where(mutual, lam[lower], lam)
+    return lam
+
+
+def _draw_mixed(
+    p: float, n: int, mode: str, generator: torch.Generator | None, device: torch.device
+) -> Tensor:
+    """Which samples are mixed at all: per sample, or one decision for the batch."""
+    if mode == "batch":
+        return (_uniform(1, generator, device) < p).expand(n)
+    return _uniform(n, generator, device) < p
+
+
+def _share_pairs(values: Tensor, perm: Tensor) -> Tensor:
+    """In pair mode, give both members of a mutual pair the values of the lower index."""
+    n = perm.shape[0]
+    idx = torch.arange(n, device=perm.device)
+    mutual = perm[perm] == idx
+    lower = torch.minimum(perm, idx)
+    src = torch.where(mutual, lower, idx)
+    return values[src]
+
+
+def sample_cutmix(
+    batch_size: int,
+    size: tuple[int, int],
+    *,
+    alpha: float = 1.0,
+    p: float = 1.0,
+    mode: Mode = "sample",
+    placement: Placement = "center",
+    area_bounds: tuple[float, float] | None = None,
+    own_dominant: bool = False,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> MixParams:
+    """Draw CutMix params for a batch of ``batch_size`` images of ``size = (H, W)``.
+
+    The cut fraction ``1 - λ`` is drawn from Beta(alpha, alpha) (rescaled into ``area_bounds``
+    when given), the box sides are ``floor(sqrt(1 - λ) · W)`` by ``floor(sqrt(1 - λ) · H)``, and the
+    box is placed by ``placement``:
+
+    - ``"center"`` (the paper): a uniform centre pixel, the box clipped at the image edges;
+    - ``"inside"``: a uniform top-left corner among those that keep the whole box inside.
+
+    λ is then recomputed from the clipped integer box, ``λ = 1 - box_area / (H · W)``, so the label
+    weights equal the pixel fractions exactly. ``own_dominant=True`` uses ``max(λ, 1 - λ)`` before the
+    box is drawn (a sample always keeps at least half of itself). Samples not mixed (probability
+    ``1 - p``, per sample, or per batch in ``"batch"`` mode) get ``λ = 1`` and an empty box.
+
+    ``area_bounds = (lo, hi)`` maps the Beta draw ``c`` to ``lo + (hi - lo) · c``: the target area
+    fraction before edge clipping; use ``placement="inside"`` for boxes that are never clipped.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> p = sample_cutmix(8, (24, 32), alpha=1.0, mode="sample", generator=g)
+        >>> area = (p.boxes[:, 2] - p.boxes[:, 0]) * (p.boxes[:, 3] - p.boxes[:, 1])
+        >>> bool(torch.equal(p.lam, ((24 * 32 - area).double() / (24 * 32)).float()))
+        True
+    """
+    V.check_batch_size(batch_size)
+    h, w = V.check_size(size)
+    V.check_alpha(alpha)
+    V.check_probability(p)
+    V.check_mode(mode)
+    V.check_placement(placement)
+    bounds = V.check_area_bounds(area_bounds)
+    dev = _resolve_device(device, generator)
+    n = batch_size
+    if n == 1:
+        return identity_params(1, (h, w), device=dev)
+
+    perm = sample_partners(n, mode=mode, generator=generator, device=dev)
+    lam0 = _draw_lam(alpha, n, mode, perm, generator, dev).to(torch.float64)
+    if own_dominant:
+        lam0 = torch.maximum(lam0, 1.0 - lam0)
+    cut = 1.0 - lam0
+    if bounds is not None:
+        cut = bounds[0] + (bounds[1] - bounds[0]) * cut
+    ratio = cut.clamp(0.0, 1.0).sqrt()
+    # The tiny epsilon keeps exact products (ratio = 1 → w) from flooring one below by rounding.
+    cut_w = (ratio * w + 1e-9).floor().to(torch.int64).clamp(0, w)
+    cut_h = (ratio * h + 1e-9).floor().to(torch.int64).clamp(0, h)
+
+    m = 1 if mode == "batch" else n
+    if placement == "center":
+        cx = _randint_below(torch.full((m,), w, device=dev), generator)
+        cy = _randint_below(torch.full((m,), h, device=dev), generator)
+        if m == 1:
+            cx, cy = cx.expand(n), cy.expand(n)
+        x1 = cx - cut_w // 2
+        y1 = cy - cut_h // 2
+        x2, y2 = x1 + cut_w, y1 + cut_h
+        x1, x2 = x1.clamp(0, w), x2.clamp(0, w)
+        y1, y2 = y1.clamp(0, h), y2.clamp(0, h)
+    else:
+        bw = w - cut_w[:m] + 1
+        bh = h - cut_h[:m] + 1
+        x1 = _randint_below(bw, generator)
+        y1 = _randint_below(bh, generator)
+        if m == 1:
+            x1, y1 = x1.expand(n), y1.expand(n)
+        x2, y2 = x1 + cut_w, y1 + cut_h
+    boxes = torch.stack([x1, y1, x2, y2], dim=1)
+    if mode == "pair":
+        boxes = _share_pairs(boxes, perm)
+
+    mixed = _draw_mixed(p, n, mode, generator, dev)
+    if mode == "pair":
+        mixed = _share_pairs(mixed, perm)
+    boxes = torch.where(mixed[:, None], boxes, torch.zeros_like(boxes))
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    lam = ((h * w - area).to(torch.float64) / (h * w)).to(torch.float32)
+    return MixParams(perm=perm, lam=lam, boxes=boxes, size=(h, w))
+
+
+def sample_mixup(
+    batch_size: int,
+    size: tuple[int, int] | None = None,
+    *,
+    alpha: float = 0.2,
+    p: float = 1.0,
+    mode: Mode = "sample",
+    own_dominant: bool = False,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> MixParams:
+    """Draw MixUp params: ``λ ~ Beta(alpha, alpha)`` per sample, pair or batch; no box.
+
+    ``size`` is recorded (when given) so that the params are checked against the images they are
+    applied to. Unmixed samples (probability ``1 - p``) get ``λ = 1``.
+
+    Example:
+        >>> p = sample_mixup(4, alpha=0.4, generator=torch.Generator().manual_seed(0))
+        >>> p.boxes is None and p.lam.shape == (4,)
+        True
+    """
+    V.check_batch_size(batch_size)
+    hw = None if size is None else V.check_size(size)
+    V.check_alpha(alpha)
+    V.check_probability(p)
+    V.check_mode(mode)
+    dev = _resolve_device(device, generator)
+    n = batch_size
+    if n == 1:
+        return identity_params(1, hw, boxes=False, device=dev)
+    perm = sample_partners(n, mode=mode, generator=generator, device=dev)
+    lam = _draw_lam(alpha, n, mode, perm, generator, dev)
+    if own_dominant:
+        lam = torch.maximum(lam, 1.0 - lam)
+    mixed = _draw_mixed(p, n, mode, generator, dev)
+    if mode == "pair":
+        mixed = _share_pairs(mixed, perm)
+    lam = torch.where(mixed, lam, torch.ones_like(lam))
+    return MixParams(perm=perm, lam=lam, boxes=None, size=hw)

@@ -1,0 +1,299 @@
+"""Batch transforms: configuration + ``sample()`` + ``apply()`` + ``__call__``.
+
+Each transform is a small, picklable object (it works inside DataLoader workers). ``sample`` draws
+:class:`~cutmix.MixParams` for a batch, ``apply`` turns params into mixed images and float32 soft
+targets, and ``__call__`` does both. Set ``enabled = False`` (for the last epochs of a schedule) and
+the transform passes images through and returns plain (optionally smoothed) one-hot targets.
+
+Example:
+    >>> import torch, cutmix
+    >>> mix = cutmix.CutMix(alpha=1.0, num_classes=10)
+    >>> images, labels = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    >>> mixed, targets = mix(images, labels, generator=torch.Generator().manual_seed(0))
+    >>> mixed.shape, targets.shape, targets.sum(1).allclose(torch.ones(8))
+    (torch.Size([8, 3, 32, 32]), torch.Size([8, 10]), True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from cutmix import _validate as V
+from cutmix.functional import apply_images, mix_labels
+from cutmix.params import (
+    MixParams,
+    Mode,
+    Placement,
+    identity_params,
+    sample_cutmix,
+    sample_mixup,
+)
+
+__all__ = ["CutMix", "MixUp", "RandomMix"]
+
+
+class _Mix:
+    """Shared behaviour: label handling, the on/off switch, ``apply`` and ``__call__``."""
+
+    def __init__(
+        self,
+        num_classes: int | None,
+        label_smoothing: float,
+        enabled: bool,
+        inplace: bool,
+    ) -> None:
+        self.num_classes = V.check_num_classes(num_classes)
+        self.label_smoothing = V.check_smoothing(label_smoothing)
+        self.enabled = bool(enabled)
+        self.inplace = bool(inplace)
+
+    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
+        raise NotImplementedError
+
+    def _identity(self, images: Tensor, boxes: bool) -> MixParams:
+        return identity_params(
+            images.shape[0], tuple(images.shape[-2:]), boxes=boxes, device=images.device
+        )
+
+    def apply(self, images: Tensor, labels: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
+        """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``."""
+        V.check_images(images)
+        mixed = apply_images(images, params, inplace=self.inplace)
+        targets = mix_labels(labels, params, self.num_classes, label_smoothing=self.label_smoothing)
+        return mixed, targets
+
+    def __call__(
+        self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Sample params for this batch and apply them; returns ``(images, soft_targets)``."""
+        params = self.sample(images, generator=generator)
+        return self.apply(images, labels, params)
+
+    def _options(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        opts = {**self._options(), "num_classes": self.num_classes}
+        if self.label_smoothing:
+            opts["label_smoothing"] = self.label_smoothing
+        if not self.enabled:
+            opts["enabled"] = False
+        text = ", ".join(f"{k}={v!r}" for k, v in opts.items())
+        return f"{type(self).__name__}({text})"
+
+
+class CutMix(_Mix):
+    """CutMix (Yun et al., 2019): paste a box from a partner; label weights = pixel fractions.
+
+    Args:
+        alpha: Beta(alpha, alpha) concentration of the cut fraction.
+        num_classes: class count, required when labels are class ids.
+        p: probability that a sample (the batch, in ``"batch"`` mode) is mixed at all.
+        mode: ``"sample"`` (own box per sample), ``"pair"`` (pairs swap one box) or ``"batch"``.
+        placement: ``"center"`` (uniform centre, clipped: the paper) or ``"inside"``.
+        area_bounds: optional ``(lo, hi)`` range of the box's target area fraction.
+        own_dominant: use ``max(λ, 1 - λ)`` so each image keeps at least half of itself.
+        label_smoothing: applied to the mixed targets.
+        enabled: ``False`` passes batches through (targets still one-hot floats).
+        inplace: write into the caller's images instead of returning a new tensor.
+
+    Example:
+        >>> mix = CutMix(alpha=1.0, num_classes=3)
+        >>> p = mix.sample(torch.rand(4, 3, 8, 8), generator=torch.Generator().manual_seed(1))
+        >>> p.boxes.shape
+        torch.Size([4, 4])
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        num_classes: int | None = None,
+        *,
+        p: float = 1.0,
+        mode: Mode = "sample",
+        placement: Placement = "center",
+        area_bounds: tuple[float, float] | None = None,
+        own_dominant: bool = False,
+        label_smoothing: float = 0.0,
+        enabled: bool = True,
+        inplace: bool = False,
+    ) -> None:
+        super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.alpha = V.check_alpha(alpha)
+        self.p = V.check_probability(p)
+        self.mode = V.check_mode(mode)
+        self.placement = V.check_placement(placement)
+        self.area_bounds = V.check_area_bounds(area_bounds)
+        self.own_dominant = bool(own_dominant)
+
+    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
+        """Draw params for ``images`` (its batch size, size and device)."""
+        V.check_images(images)
+        if not self.enabled:
+            return self._identity(images, boxes=True)
+        return sample_cutmix(
+            images.shape[0],
+            tuple(images.shape[-2:]),
+            alpha=self.alpha,
+            p=self.p,
+            mode=self.mode,  # type: ignore[arg-type]
+            placement=self.placement,  # type: ignore[arg-type]
+            area_bounds=self.area_bounds,
+            own_dominant=self.own_dominant,
+            generator=generator,
+            device=images.device,
+        )
+
+    def _options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"alpha": self.alpha, "p": self.p, "mode": self.mode}
+        opts["placement"] = self.placement
+        if self.area_bounds is not None:
+            opts["area_bounds"] = self.area_bounds
+        if self.own_dominant:
+            opts["own_dominant"] = True
+        return opts
+
+
+class MixUp(_Mix):
+    """MixUp (Zhang et al., 2018): blend two images with weight λ ~ Beta(alpha, alpha).
+
+    Example:
+        >>> mix = MixUp(alpha=0.2, num_classes=3)
+        >>> x, t = mix(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0]))
+        >>> t.shape
+        torch.Size([4, 3])
+    """
+
+    def __init__(
+        self,
+        alpha: float = 0.2,
+        num_classes: int | None = None,
+        *,
+        p: float = 1.0,
+        mode: Mode = "sample",
+        own_dominant: bool = False,
+        label_smoothing: float = 0.0,
+        enabled: bool = True,
+        inplace: bool = False,
+    ) -> None:
+        super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.alpha = V.check_alpha(alpha)
+        self.p = V.check_probability(p)
+        self.mode = V.check_mode(mode)
+        self.own_dominant = bool(own_dominant)
+
+    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
+        """Draw params for ``images`` (its batch size, size and device)."""
+        V.check_images(images)
+        if not self.enabled:
+            return self._identity(images, boxes=False)
+        return sample_mixup(
+            images.shape[0],
+            tuple(images.shape[-2:]),
+            alpha=self.alpha,
+            p=self.p,
+            mode=self.mode,  # type: ignore[arg-type]
+            own_dominant=self.own_dominant,
+            generator=generator,
+            device=images.device,
+        )
+
+    def _options(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "p": self.p, "mode": self.mode}
+
+
+def _merge(choice: Tensor, params: Sequence[MixParams], size: tuple[int, int]) -> MixParams:
+    """Per-sample pick among params drawn for the whole batch; MixUp picks become ``blend``."""
+    n = choice.shape[0]
+    rows = torch.arange(n, device=choice.device)
+    perm = torch.stack([q.perm for q in params])[choice, rows]
+    lam = torch.stack([q.lam for q in params])[choice, rows]
+    is_box = [q.boxes is not None for q in params]
+    if not any(is_box):
+        return MixParams(perm=perm, lam=lam, boxes=None, size=size)
+    zeros = torch.zeros(n, 4, dtype=torch.int64, device=choice.device)
+    boxes = torch.stack([q.boxes if q.boxes is not None else zeros for q in params])[choice, rows]
+    blend = None
+    if not all(is_box):
+        blend = torch.tensor([not b for b in is_box], device=choice.device)[choice]
+    return MixParams(perm=perm, lam=lam, boxes=boxes, size=size, blend=blend)
+
+
+class RandomMix(_Mix):
+    """Choose between several transforms (e.g. CutMix and MixUp), per batch or per sample.
+
+    Args:
+        transforms: :class:`CutMix` / :class:`MixUp` instances (their own ``p``, α, mode apply).
+        p: relative weights of the transforms (normalised); equal when ``None``.
+        num_classes: class count for class-id labels (overrides the children's).
+        choose: ``"batch"`` (one transform per batch, like timm's ``switch_prob``) or ``"sample"``.
+
+    Example:
+        >>> mix = RandomMix([CutMix(1.0), MixUp(0.2)], p=[0.5, 0.5], num_classes=10)
+        >>> x, t = mix(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]))
+        >>> t.shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(
+        self,
+        transforms: Sequence[CutMix | MixUp],
+        p: Sequence[float] | None = None,
+        num_classes: int | None = None,
+        *,
+        choose: Literal["batch", "sample"] = "batch",
+        label_smoothing: float = 0.0,
+        enabled: bool = True,
+        inplace: bool = False,
+    ) -> None:
+        super().__init__(num_classes, label_smoothing, enabled, inplace)
+        if not isinstance(transforms, Sequence) or not transforms:
+            V.fail("transforms", "a non-empty list of CutMix / MixUp", V.describe(transforms))
+        for t in transforms:
+            if not isinstance(t, (CutMix, MixUp)):
+                V.fail("transforms", "CutMix or MixUp instances", V.describe(t), kind=TypeError)
+        self.transforms = list(transforms)
+        if self.num_classes is None:
+            self.num_classes = next(
+                (t.num_classes for t in self.transforms if t.num_classes is not None), None
+            )
+        weights = [1.0] * len(self.transforms) if p is None else list(p)
+        if (
+            len(weights) != len(self.transforms)
+            or any(
+                isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0
+                for w in weights
+            )
+            or sum(weights) <= 0
+        ):
+            V.fail(
+                "p",
+                f"{len(self.transforms)} non-negative weights with a positive sum",
+                V.describe(p),
+            )
+        total = float(sum(weights))
+        self.p = [float(w) / total for w in weights]
+        self.choose = V.check_choice(choose, ("batch", "sample"), "choose")
+
+    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
+        """Draw each transform's params, then pick one transform per batch or per sample."""
+        V.check_images(images)
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        if not self.enabled:
+            return self._identity(images, boxes=True)
+        n, dev = images.shape[0], images.device
+        weights = torch.tensor(self.p, device=dev)
+        if self.choose == "batch" and dev.type == "cpu":
+            k = int(torch.multinomial(weights, 1, generator=generator))
+            return self.transforms[k].sample(images, generator=generator)
+        draws = n if self.choose == "sample" else 1
+        choice = torch.multinomial(weights, draws, replacement=True, generator=generator)
+        params = [t.sample(images, generator=generator) for t in self.transforms]
+        return _merge(choice.expand(n), params, size)
+
+    def _options(self) -> dict[str, Any]:
+        return {"transforms": self.transforms, "p": self.p, "choose": self.choose}
