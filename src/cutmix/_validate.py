@@ -25,7 +25,10 @@ def describe(value: Any) -> str:
     """A short description of what came, for error messages."""
     if isinstance(value, Tensor):
         return f"Tensor of shape {tuple(value.shape)}, dtype {value.dtype}, on {value.device}"
-    text = repr(value)
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if isinstance(shape, tuple) and dtype is not None:  # NumPy arrays and other array-likes
+        return f"{type(value).__name__} of shape {shape}, dtype {dtype}"
+    text = " ".join(repr(value).split())
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
@@ -131,13 +134,17 @@ def check_num_classes(num_classes: Any, name: str = "num_classes") -> int | None
     return num_classes
 
 
+def check_generator(generator: Any, name: str = "generator") -> torch.Generator | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        fail(name, "None or a torch.Generator", describe(generator), kind=TypeError)
+    return generator
+
+
 def check_generator_device(
     generator: Any, device: torch.device, name: str = "generator"
 ) -> torch.Generator | None:
-    if generator is None:
+    if check_generator(generator, name) is None:
         return None
-    if not isinstance(generator, torch.Generator):
-        fail(name, "None or a torch.Generator", describe(generator), kind=TypeError)
     if generator.device.type != device.type:
         fail(
             name, f"a generator on {device.type} (where the batch is)", f"one on {generator.device}"

@@ -80,7 +80,11 @@ def mixed_cross_entropy(
     if labels.shape[1:] != logits.shape[2:]:
         V.fail("labels", f"spatial shape {tuple(logits.shape[2:])}", V.describe(labels))
     if params.perm.shape[0] != labels.shape[0]:
-        V.fail("params", f"params for a batch of {labels.shape[0]}", params.perm.shape[0])
+        V.fail(
+            "params",
+            f"params for a batch of {labels.shape[0]}",
+            f"params for a batch of {params.perm.shape[0]}",
+        )
     logp = F.log_softmax(logits.float(), dim=1)
     num_classes = logits.shape[1]
 
@@ -153,7 +157,9 @@ def mixed_binary_cross_entropy(
         V.fail("logits", "a floating-point tensor", V.describe(logits), kind=TypeError)
     n = labels.shape[0] if labels.dim() else 0
     if params.perm.shape[0] != n:
-        V.fail("params", f"params for a batch of {n}", params.perm.shape[0])
+        V.fail(
+            "params", f"params for a batch of {n}", f"params for a batch of {params.perm.shape[0]}"
+        )
     y = labels.float()
     if labels.dim() == 1:
         if not labels.is_floating_point() and not bool(torch.compiler.is_compiling()):

@@ -25,9 +25,11 @@ from torch import Tensor
 from cutmix import _validate as V
 from cutmix.functional import apply_images, mix_labels
 from cutmix.params import (
+    ClassWeights,
     MixParams,
     Mode,
     Placement,
+    check_class_weights,
     identity_params,
     sample_cutmix,
     sample_mixup,
@@ -51,7 +53,13 @@ class _Mix:
         self.enabled = bool(enabled)
         self.inplace = bool(inplace)
 
-    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
+    def sample(
+        self,
+        images: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        labels: Tensor | None = None,
+    ) -> MixParams:
         raise NotImplementedError
 
     def _identity(self, images: Tensor, boxes: bool) -> MixParams:
@@ -70,7 +78,7 @@ class _Mix:
         self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
         """Sample params for this batch and apply them; returns ``(images, soft_targets)``."""
-        params = self.sample(images, generator=generator)
+        params = self.sample(images, generator=generator, labels=labels)
         return self.apply(images, labels, params)
 
     def _options(self) -> dict[str, Any]:
@@ -100,6 +108,9 @@ class CutMix(_Mix):
         label_smoothing: applied to the mixed targets.
         enabled: ``False`` passes batches through (targets still one-hot floats).
         inplace: write into the caller's images instead of returning a new tensor.
+        partner_weights: pick partners by class weight for imbalanced data: ``"inverse_frequency"``
+            (from the batch's labels), or one weight per class (see
+            :func:`cutmix.params.class_weights_from_counts`). ``None``: a uniform derangement.
 
     Example:
         >>> mix = CutMix(alpha=1.0, num_classes=3)
@@ -121,8 +132,12 @@ class CutMix(_Mix):
         label_smoothing: float = 0.0,
         enabled: bool = True,
         inplace: bool = False,
+        partner_weights: ClassWeights = None,
     ) -> None:
         super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.partner_weights = check_class_weights(
+            partner_weights, self.num_classes, "partner_weights"
+        )
         self.alpha = V.check_alpha(alpha)
         self.p = V.check_probability(p)
         self.mode = V.check_mode(mode)
@@ -130,8 +145,17 @@ class CutMix(_Mix):
         self.area_bounds = V.check_area_bounds(area_bounds)
         self.own_dominant = bool(own_dominant)
 
-    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
-        """Draw params for ``images`` (its batch size, size and device)."""
+    def sample(
+        self,
+        images: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        labels: Tensor | None = None,
+    ) -> MixParams:
+        """Draw params for ``images`` (its batch size, size and device).
+
+        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
+        """
         V.check_images(images)
         if not self.enabled:
             return self._identity(images, boxes=True)
@@ -146,6 +170,8 @@ class CutMix(_Mix):
             own_dominant=self.own_dominant,
             generator=generator,
             device=images.device,
+            labels=labels if self.partner_weights is not None else None,
+            class_weights=self.partner_weights,
         )
 
     def _options(self) -> dict[str, Any]:
@@ -179,15 +205,28 @@ class MixUp(_Mix):
         label_smoothing: float = 0.0,
         enabled: bool = True,
         inplace: bool = False,
+        partner_weights: ClassWeights = None,
     ) -> None:
         super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.partner_weights = check_class_weights(
+            partner_weights, self.num_classes, "partner_weights"
+        )
         self.alpha = V.check_alpha(alpha)
         self.p = V.check_probability(p)
         self.mode = V.check_mode(mode)
         self.own_dominant = bool(own_dominant)
 
-    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
-        """Draw params for ``images`` (its batch size, size and device)."""
+    def sample(
+        self,
+        images: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        labels: Tensor | None = None,
+    ) -> MixParams:
+        """Draw params for ``images`` (its batch size, size and device).
+
+        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
+        """
         V.check_images(images)
         if not self.enabled:
             return self._identity(images, boxes=False)
@@ -200,6 +239,8 @@ class MixUp(_Mix):
             own_dominant=self.own_dominant,
             generator=generator,
             device=images.device,
+            labels=labels if self.partner_weights is not None else None,
+            class_weights=self.partner_weights,
         )
 
     def _options(self) -> dict[str, Any]:
@@ -279,7 +320,13 @@ class RandomMix(_Mix):
         self.p = [float(w) / total for w in weights]
         self.choose = V.check_choice(choose, ("batch", "sample"), "choose")
 
-    def sample(self, images: Tensor, generator: torch.Generator | None = None) -> MixParams:
+    def sample(
+        self,
+        images: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        labels: Tensor | None = None,
+    ) -> MixParams:
         """Draw each transform's params, then pick one transform per batch or per sample."""
         V.check_images(images)
         size = (int(images.shape[-2]), int(images.shape[-1]))
@@ -289,10 +336,10 @@ class RandomMix(_Mix):
         weights = torch.tensor(self.p, device=dev)
         if self.choose == "batch" and dev.type == "cpu":
             k = int(torch.multinomial(weights, 1, generator=generator))
-            return self.transforms[k].sample(images, generator=generator)
+            return self.transforms[k].sample(images, generator=generator, labels=labels)
         draws = n if self.choose == "sample" else 1
         choice = torch.multinomial(weights, draws, replacement=True, generator=generator)
-        params = [t.sample(images, generator=generator) for t in self.transforms]
+        params = [t.sample(images, generator=generator, labels=labels) for t in self.transforms]
         return _merge(choice.expand(n), params, size)
 
     def _options(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Side-by-side speed runs of cutmix against copy/clone and its peers (see RESULTS.md)."""

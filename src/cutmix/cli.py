@@ -1,0 +1,408 @@
+"""The ``cutmix`` command: ``train | compare | preview | evaluate | bench``.
+
+Bad input (missing data, unknown model, incompatible options, a checkpoint of another model...) ends
+with one line ``cutmix: error: ...`` on stderr and exit status 2, never a traceback.
+
+Example:
+    >>> main(["train", "--epochs", "0"])  # doctest: +SKIP
+    cutmix: error: epochs: expected at least 1, got 0
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from cutmix.train.config import MIX_CHOICES, TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        default=None,
+        help=f"'digits' (built in), an image folder, a CIFAR python folder or an .npz (default {d.data})",
+    )
+    g.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="side images of a folder are resized/cropped to (default 32)",
+    )
+    g.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="stratified validation fraction (default: the source's test split, else 0.8 for digits, 0.2 otherwise)",
+    )
+    g.add_argument(
+        "--split-seed", type=int, default=None, help="seed of the validation split (default 0)"
+    )
+    g.add_argument(
+        "--train-subset", type=int, default=None, help="train on this many images (stratified)"
+    )
+    g.add_argument(
+        "--limit-per-class",
+        type=int,
+        default=None,
+        help="use only the first K images of every class",
+    )
+    g.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        default=None,
+        help="do not read or write the decoded-image cache",
+    )
+    g = p.add_argument_group("model and optimisation")
+    g.add_argument(
+        "--model",
+        default=None,
+        help=f"tutorial, resnet8, resnet20, preact_resnet18 or a timm name (default {d.model})",
+    )
+    g.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}")
+    g.add_argument(
+        "--batch-size", type=int, default=None, help=f"per process (default {d.batch_size})"
+    )
+    g.add_argument(
+        "--optimizer", choices=("sgd", "adamw"), default=None, help=f"default {d.optimizer}"
+    )
+    g.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {d.lr})")
+    g.add_argument(
+        "--momentum", type=float, default=None, help=f"SGD momentum (default {d.momentum})"
+    )
+    g.add_argument("--weight-decay", type=float, default=None, help=f"default {d.weight_decay}")
+    g.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=None,
+        help=f"linear warm-up before the cosine decay (default {d.warmup_epochs})",
+    )
+    g.add_argument("--label-smoothing", type=float, default=None, help="default 0")
+    g.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random horizontal flips (default off)",
+    )
+    g.add_argument(
+        "--crop-padding",
+        type=int,
+        default=None,
+        help="random crops after zero padding by this many pixels (default 0: off)",
+    )
+    g = p.add_argument_group("mixing")
+    g.add_argument("--mix", choices=MIX_CHOICES, default=None, help=f"default {d.mix} for train")
+    g.add_argument(
+        "--alpha", type=float, default=None, help=f"CutMix Beta(α, α) (default {d.alpha})"
+    )
+    g.add_argument(
+        "--mixup-alpha",
+        type=float,
+        default=None,
+        help=f"MixUp Beta(α, α) (default {d.mixup_alpha})",
+    )
+    g.add_argument(
+        "--p", type=float, default=None, help=f"probability that a sample is mixed (default {d.p})"
+    )
+    g.add_argument(
+        "--mode",
+        choices=("batch", "pair", "sample"),
+        default=None,
+        help=f"one box per batch, pair or sample (default {d.mode})",
+    )
+    g.add_argument(
+        "--mix-off-epochs",
+        type=int,
+        default=None,
+        help="no mixing in the last K epochs (default 0)",
+    )
+    g.add_argument(
+        "--mix-in",
+        choices=("loop", "workers"),
+        default=None,
+        help="mix in the training loop or in DataLoader workers (MixCollate) (default loop)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader workers with --mix-in workers (default 0)",
+    )
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=None, help="default 0")
+    g.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1 (default auto)")
+    g.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mixed precision (default: on for CUDA, off for CPU)",
+    )
+    g.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: on for CUDA, off for CPU",
+    )
+    g.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    g.add_argument(
+        "--quiet", action="store_true", default=None, help="no per-epoch lines or progress bars"
+    )
+    _ = fields  # the flags above map 1:1 onto TrainConfig fields
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cutmix",
+        description="Train with and without CutMix and measure whether it helps on your data.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{train,compare,preview,evaluate,bench}")
+
+    p = sub.add_parser("train", help="one training run (checkpoints, metrics.jsonl, summary.json)")
+    _add_train_options(p)
+    p.add_argument("--out", default=None, help="run folder (default runs/train)")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue the run of this checkpoint (or run folder) exactly",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="K",
+        help="stop after K epochs of this invocation (continue later with --resume)",
+    )
+
+    p = sub.add_parser(
+        "compare", help="the same recipe with and without mixing, several seeds: a report"
+    )
+    _add_train_options(p)
+    p.add_argument(
+        "--out", default="reports/compare", help="report folder (default reports/compare)"
+    )
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    p.add_argument(
+        "--arms",
+        default="none,cutmix",
+        help="comma-separated mixes to compare; the first is the reference (default none,cutmix)",
+    )
+
+    p = sub.add_parser("preview", help="a PNG grid of mixed samples with boxes and label weights")
+    p.add_argument("--data", default="digits")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--mix", choices=("cutmix", "mixup", "randommix"), default="cutmix")
+    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--mixup-alpha", type=float, default=0.2)
+    p.add_argument("--p", type=float, default=1.0)
+    p.add_argument("--mode", choices=("batch", "pair", "sample"), default="sample")
+    p.add_argument("-n", "--num", type=int, default=16, help="images in the grid (default 16)")
+    p.add_argument("--cols", type=int, default=8)
+    p.add_argument("--scale", type=int, default=4, help="pixel zoom of every image (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="preview.png")
+
+    p = sub.add_parser("evaluate", help="top-1, top-5 and per-class accuracy of a checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint file or run folder (its last.pt)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="default: the data the checkpoint was trained on (its validation split)",
+    )
+    p.add_argument("--split", choices=("val", "train"), default="val")
+    p.add_argument(
+        "--model", default=None, help="expected model name (checked against the checkpoint)"
+    )
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    sub.add_parser("bench", help="speed benchmarks (cutmix.bench)", add_help=False)
+    return parser
+
+
+def _config(args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
+    from cutmix.train.config import TrainConfig
+
+    values = dict(base or {})
+    names = {f.name for f in fields(TrainConfig)}
+    for k, v in vars(args).items():
+        if k in names and v is not None:
+            values[k] = v
+    return TrainConfig.from_dict(values)
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cutmix.train.errors import UsageError
+    from cutmix.train.loop import load_checkpoint, train
+
+    _threads(args)
+    resume = None
+    if args.resume:
+        resume = load_checkpoint(args.resume)
+        saved = resume["config"]
+        if args.model is not None and args.model != saved["model"]:
+            raise UsageError(
+                f"resume: expected --model {saved['model']} (the checkpoint's model), got {args.model!r}"
+            )
+        cfg = _config(args, saved)
+        for k in (
+            "data",
+            "image_size",
+            "val_fraction",
+            "split_seed",
+            "train_subset",
+            "limit_per_class",
+            "model",
+            "seed",
+            "batch_size",
+            "epochs",
+        ):
+            if getattr(cfg, k) != saved[k]:
+                raise UsageError(
+                    f"resume: expected --{k.replace('_', '-')} {saved[k]} (as in the checkpoint), got {getattr(cfg, k)!r}"
+                )
+        cfg.stop_after = args.stop_after
+        if args.out is None:
+            cfg.out = saved["out"]
+    else:
+        cfg = _config(args)
+    result = train(cfg, resume=resume)
+    if result.get("completed", True) and int(__import__("os").environ.get("RANK", "0")) == 0:
+        f = result["final"]
+        print(
+            f"{cfg.model} on {cfg.data}, mix {cfg.mix}: val acc {100 * f['val_acc']:.2f}%  top-5 {100 * f['val_top5']:.2f}%  ({result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU)  -> {cfg.out}"
+        )
+    elif int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(
+            f"stopped after epoch {result['history'][-1]['epoch']}; continue with: cutmix train --resume {cfg.out}/last.pt"
+        )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from cutmix.train.report import run_compare
+
+    _threads(args)
+    cfg = _config(args)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    return run_compare(cfg, arms=arms, seeds=args.seeds, out=args.out, argv=list(argv))
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from cutmix.preview import preview_from_data
+
+    path, size = preview_from_data(
+        args.data,
+        out=args.out,
+        mix=args.mix,
+        alpha=args.alpha,
+        mixup_alpha=args.mixup_alpha,
+        p=args.p,
+        mode=args.mode,
+        num=args.num,
+        cols=args.cols,
+        scale=args.scale,
+        seed=args.seed,
+        image_size=args.image_size,
+    )
+    print(f"wrote {path} ({size[0]}x{size[1]} px)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cutmix.train.report import evaluate_checkpoint
+
+    res = evaluate_checkpoint(
+        args.checkpoint,
+        data=args.data,
+        split=args.split,
+        model=args.model,
+        batch_size=args.batch_size,
+    )
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(
+        f"{res['model']} on {res['data']} ({res['split']}, {res['count']} images): top-1 {100 * res['top1']:.2f}%  top-5 {100 * res['top5']:.2f}%  loss {res['loss']:.4f}"
+    )
+    width = max(len(c) for c in res["classes"])
+    for c, a in zip(res["classes"], res["per_class"]):
+        print(f"  {c:<{width}}  {100 * a:6.2f}%")
+    return 0
+
+
+def cmd_bench(rest: list[str]) -> int:
+    try:
+        from cutmix import bench
+    except ImportError as e:
+        if getattr(e, "name", "") not in ("cutmix.bench", None):
+            raise
+        print(
+            "cutmix: error: bench: expected the module cutmix.bench, got none installed (run `make bench` from a checkout)",
+            file=sys.stderr,
+        )
+        return 2
+    return int(bench.main(rest) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``cutmix`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        return cmd_bench(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        from cutmix.train.errors import UsageError
+    except ImportError as e:  # pragma: no cover
+        print(
+            f"cutmix: error: the training tool needs the cli extras (pip install 'cutmix[cli]'): {e}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "compare":
+            return cmd_compare(args, argv)
+        if args.command == "preview":
+            return cmd_preview(args)
+        return cmd_evaluate(args)
+    except UsageError as e:
+        print(f"cutmix: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        print(
+            f"cutmix: error: missing optional package {e.name!r} (pip install 'cutmix[cli]')",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("cutmix: interrupted", file=sys.stderr)
+        return 130
+
+
+def quote(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)

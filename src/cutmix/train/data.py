@@ -1,0 +1,442 @@
+"""Datasets for the training tool, all held in memory as uint8 ``(N, C, H, W)`` tensors.
+
+Sources (nothing is ever downloaded):
+
+- ``digits``: scikit-learn's bundled handwritten digits (1,797 real 8×8 images, 10 classes), scaled to
+  0–255 and resized to 32×32 (bilinear), one channel;
+- an image folder ``root/<class>/<image>``: decoded once and cached (see :func:`cache_dir`) under a key
+  made of every file's relative path, size and modification time, so a changed folder is decoded again;
+  unreadable files are counted, named in a warning and skipped. Resize policy: every image becomes
+  RGB, its shorter side is resized to ``image_size`` (default 32) and the centre square is cropped;
+- a CIFAR-10/100 "python version" folder (``data_batch_*``/``test_batch`` or ``train``/``test``), read
+  with a restricted unpickler that only rebuilds numpy arrays and plain containers;
+- an ``.npz`` file with ``x``/``y`` (or ``images``/``labels``), optionally ``x_test``/``y_test`` and
+  ``classes``.
+
+Sources without a test split get a stratified validation split with a fixed seed.
+
+Example:
+    >>> splits = load_data("digits")
+    >>> splits.train.x.shape[1:], splits.train.x.dtype, len(splits.classes)
+    (torch.Size([1, 32, 32]), torch.uint8, 10)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cutmix.train.errors import UsageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "Data",
+    "Splits",
+    "cache_dir",
+    "load_data",
+    "stratified_split",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+_CACHE_VERSION = "1"
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Data:
+    """Images ``x`` (uint8 ``(N, C, H, W)``) and class ids ``y`` (int64 ``(N,)``)."""
+
+    x: Tensor
+    y: Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, idx: np.ndarray | Tensor) -> Data:
+        idx = torch.as_tensor(np.asarray(idx), dtype=torch.int64)
+        return Data(self.x[idx], self.y[idx])
+
+
+@dataclass
+class Splits:
+    """A train and a validation set with their class names and a description of the source."""
+
+    train: Data
+    val: Data
+    classes: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train.x.shape[1:]
+        return int(c), int(h), int(w)
+
+
+def cache_dir() -> Path:
+    """Where decoded image folders are cached: ``$CUTMIX_CACHE`` or ``~/.cache/cutmix``."""
+    env = os.environ.get("CUTMIX_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cutmix"
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held_out)``: ``round(fraction · n_c)`` of every class held out, fixed seed.
+
+    Example:
+        >>> keep, held = stratified_split(np.array([0, 0, 1, 1]), 0.5, seed=0)
+        >>> sorted(np.array([0, 0, 1, 1])[held].tolist())
+        [0, 1]
+    """
+    rng = np.random.default_rng(seed)
+    keep, held = [], []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        k = round(fraction * len(idx))
+        held.append(idx[:k])
+        keep.append(idx[k:])
+    return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+
+
+# ----------------------------------------------------------------------------------------- digits
+def _load_digits() -> tuple[Data, None, list[str], dict[str, Any]]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise UsageError(
+            "data: the built-in digits need scikit-learn (pip install 'cutmix[cli]')"
+        ) from e
+    d = load_digits()
+    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]
+    x = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    x = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    info = {"source": "digits", "description": "scikit-learn digits, 1x8x8 resized to 1x32x32"}
+    return Data(x, y), None, [str(i) for i in range(10)], info
+
+
+# ------------------------------------------------------------------------------------ image folder
+def _list_folder(root: Path, limit_per_class: int | None) -> tuple[list[str], list[list[Path]]]:
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise UsageError(f"data: expected class folders in {root} (root/<class>/<image>), got none")
+    files: list[list[Path]] = []
+    for c in classes:
+        found = sorted(
+            p for p in (root / c).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        if not found:
+            raise UsageError(
+                f"data: expected images ({', '.join(IMAGE_EXTENSIONS)}) in class folder "
+                f"{root / c}, got none"
+            )
+        files.append(found[:limit_per_class] if limit_per_class else found)
+    return classes, files
+
+
+def _folder_key(root: Path, files: list[list[Path]], image_size: int) -> str:
+    h = hashlib.sha256(f"cutmix-imagefolder/{_CACHE_VERSION}/{image_size}".encode())
+    for group in files:
+        for p in group:
+            st = p.stat()
+            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        if (w, h) != (size, size):
+            scale = size / min(w, h)
+            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+            im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+            left, top = (nw - size) // 2, (nh - size) // 2
+            im = im.crop((left, top, left + size, top + size))
+        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _load_folder(
+    root: Path,
+    image_size: int,
+    limit_per_class: int | None,
+    use_cache: bool,
+    log: Callable[[str], None],
+) -> tuple[Data, None, list[str], dict[str, Any]]:
+    classes, files = _list_folder(root, limit_per_class)
+    key = _folder_key(root, files, image_size)
+    cache = cache_dir() / f"imagefolder-{key}.npz"
+    info: dict[str, Any] = {"source": "folder", "root": str(root), "cache": str(cache)}
+    if use_cache and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            x, y, skipped = z["x"], z["y"], [str(s) for s in z["skipped"]]
+        info["cached"] = True
+    else:
+        try:
+            from tqdm import tqdm
+        except ImportError:  # pragma: no cover
+            tqdm = None
+        flat = [(p, c) for c, group in enumerate(files) for p in group]
+        it = (
+            tqdm(flat, desc=f"decoding {root.name}", unit="img", disable=None, leave=False)
+            if tqdm
+            else flat
+        )
+        xs, ys, skipped = [], [], []
+        for p, c in it:
+            try:
+                xs.append(_decode(p, image_size))
+                ys.append(c)
+            except Exception:  # PIL raises many kinds for broken files: all mean "skip it"
+                skipped.append(p.relative_to(root).as_posix())
+        if not xs:
+            raise UsageError(f"data: expected readable images in {root}, got none")
+        x = np.stack(xs)
+        y = np.asarray(ys, dtype=np.int64)
+        if use_cache:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
+            np.savez(tmp, x=x, y=y, skipped=np.asarray(skipped, dtype=str))
+            os.replace(tmp, cache)
+        info["cached"] = False
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")
+        log(f"warning: skipped {len(skipped)} unreadable image(s) in {root}: {shown}")
+    counts = np.bincount(y, minlength=len(classes))
+    for c, n in zip(classes, counts):
+        if n == 0:
+            raise UsageError(f"data: expected readable images in class folder {root / c}, got none")
+    info["skipped"] = skipped
+    info["description"] = f"image folder {root}, {len(y)} images, 3x{image_size}x{image_size}"
+    return Data(torch.from_numpy(x), torch.from_numpy(y)), None, classes, info
+
+
+# ------------------------------------------------------------------------------------------ CIFAR
+class _SafeUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays and plain containers only; any other global is refused."""
+
+    ALLOWED: ClassVar[set[tuple[str, str]]] = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+        ("builtins", "bytearray"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if module == "numpy.core.multiarray":
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path) -> dict[Any, Any]:
+    try:
+        with open(path, "rb") as f:
+            obj = _SafeUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise UsageError(f"data: expected a CIFAR python-version batch in {path}, got: {e}") from e
+    if not isinstance(obj, dict):
+        raise UsageError(f"data: expected a dict in {path}, got {type(obj).__name__}")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _cifar_batch(path: Path) -> Data:
+    d = _unpickle(path)
+    labels = d.get("labels", d.get("fine_labels"))
+    if "data" not in d or labels is None:
+        raise UsageError(f"data: expected 'data' and 'labels' in {path}, got {sorted(d)}")
+    x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    return Data(torch.from_numpy(x.copy()), torch.as_tensor(np.asarray(labels), dtype=torch.int64))
+
+
+def _is_cifar(root: Path) -> bool:
+    return (root / "data_batch_1").is_file() or (
+        (root / "train").is_file() and (root / "meta").is_file()
+    )
+
+
+def _load_cifar(root: Path) -> tuple[Data, Data | None, list[str], dict[str, Any]]:
+    if (root / "data_batch_1").is_file():
+        parts = [_cifar_batch(p) for p in sorted(root.glob("data_batch_*"))]
+        train = Data(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
+        test = _cifar_batch(root / "test_batch") if (root / "test_batch").is_file() else None
+        meta, key = root / "batches.meta", "label_names"
+    else:
+        train = _cifar_batch(root / "train")
+        test = _cifar_batch(root / "test") if (root / "test").is_file() else None
+        meta, key = root / "meta", "fine_label_names"
+    n = int(train.y.max()) + 1
+    classes = [str(i) for i in range(n)]
+    if meta.is_file():
+        names = _unpickle(meta).get(key)
+        if names:
+            classes = [s.decode() if isinstance(s, bytes) else str(s) for s in names]
+    info = {"source": "cifar", "root": str(root), "description": f"CIFAR python folder {root}"}
+    return train, test, classes, info
+
+
+# -------------------------------------------------------------------------------------------- npz
+def _as_nchw_uint8(a: np.ndarray, path: Path, key: str) -> Tensor:
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4:
+        raise UsageError(f"data: expected {key} of shape (N, H, W[, C]) in {path}, got {a.shape}")
+    if a.shape[-1] in (1, 3) and a.shape[1] not in (1, 3):
+        a = a.transpose(0, 3, 1, 2)
+    if a.dtype != np.uint8:
+        a = np.asarray(a, dtype=np.float64)
+        if a.max(initial=0) <= 1.0:
+            a = a * 255.0
+        a = np.clip(np.round(a), 0, 255).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _load_npz(path: Path) -> tuple[Data, Data | None, list[str], dict[str, Any]]:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"data: expected a readable .npz file, got {path}: {e}") from e
+    with z:
+        keys = set(z.files)
+        xk = next((k for k in ("x", "images", "x_train") if k in keys), None)
+        yk = next((k for k in ("y", "labels", "y_train") if k in keys), None)
+        if xk is None or yk is None:
+            raise UsageError(
+                f"data: expected arrays 'x' and 'y' (or 'images'/'labels') in {path}, got {sorted(keys)}"
+            )
+        train = Data(_as_nchw_uint8(z[xk], path, xk), torch.from_numpy(z[yk].astype(np.int64)))
+        test = None
+        for xt, yt in (("x_test", "y_test"), ("x_val", "y_val")):
+            if xt in keys and yt in keys:
+                test = Data(
+                    _as_nchw_uint8(z[xt], path, xt), torch.from_numpy(z[yt].astype(np.int64))
+                )
+                break
+        n = int(train.y.max()) + 1 if len(train) else 0
+        classes = (
+            [str(c) for c in z["classes"]] if "classes" in keys else [str(i) for i in range(n)]
+        )
+    info = {"source": "npz", "path": str(path), "description": f"arrays from {path}"}
+    return train, test, classes, info
+
+
+# ------------------------------------------------------------------------------------------- main
+def load_data(
+    spec: str,
+    *,
+    image_size: int = 32,
+    val_fraction: float | None = None,
+    split_seed: int = 0,
+    train_subset: int | None = None,
+    limit_per_class: int | None = None,
+    use_cache: bool = True,
+    log: Callable[[str], None] = _stderr,
+) -> Splits:
+    """Load ``spec`` (``"digits"``, a folder or an ``.npz``) and split it into train and validation.
+
+    Args:
+        spec: ``"digits"``, an image folder, a CIFAR python-version folder or an ``.npz`` file.
+        image_size: side of the square images an image folder is resized and cropped to.
+        val_fraction: fraction of every class held out for validation (stratified, ``split_seed``).
+            ``None``: the source's own test split if it has one, else 0.8 for digits (train on
+            359 images, validate on 1,438: little data, where CutMix pays), 0.2 otherwise.
+        split_seed: seed of the validation split and of ``train_subset``.
+        train_subset: keep only this many training images (stratified).
+        limit_per_class: use only the first ``k`` files (name order) of every class of a folder
+            (fewer to decode), or the first ``k`` images of every class of arrays.
+        use_cache: read and write the decoded-array cache for image folders.
+        log: where warnings go (stderr by default).
+
+    Example:
+        >>> s = load_data("digits", val_fraction=0.5)
+        >>> len(s.train), len(s.val)
+        (899, 898)
+    """
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
+        raise UsageError(f"val-fraction: expected a number in (0, 1), got {val_fraction}")
+    if image_size < 1:
+        raise UsageError(f"image-size: expected a positive int, got {image_size}")
+    if spec == "digits":
+        train, test, classes, info = _load_digits()
+        default_fraction = 0.8
+    else:
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise UsageError(
+                f"data: expected 'digits', a folder or an .npz file, got missing path {spec!r}"
+            )
+        if path.is_file():
+            if path.suffix != ".npz":
+                raise UsageError(f"data: expected a folder or an .npz file, got file {spec!r}")
+            train, test, classes, info = _load_npz(path)
+        elif _is_cifar(path):
+            train, test, classes, info = _load_cifar(path)
+        else:
+            if not any(path.iterdir()):
+                raise UsageError(f"data: expected class folders in {path}, got an empty folder")
+            train, test, classes, info = _load_folder(
+                path, image_size, limit_per_class, use_cache, log
+            )
+            limit_per_class = None  # applied while listing
+        default_fraction = 0.2
+    if len(train) == 0:
+        raise UsageError(f"data: expected at least one image in {spec!r}, got none")
+    if int(train.y.min()) < 0 or int(train.y.max()) >= len(classes):
+        raise UsageError(
+            f"data: expected labels in [0, {len(classes)}), got {int(train.y.min())}..{int(train.y.max())}"
+        )
+    y = train.y.numpy()
+    if limit_per_class:
+        keep = np.sort(
+            np.concatenate([np.flatnonzero(y == c)[:limit_per_class] for c in np.unique(y)])
+        )
+        train = train.subset(keep)
+        y = train.y.numpy()
+    if test is None or val_fraction is not None:
+        frac = default_fraction if val_fraction is None else val_fraction
+        keep, held = stratified_split(y, frac, split_seed)
+        val, train = train.subset(held), train.subset(keep)
+        info["split"] = f"stratified {frac:g} held out, seed {split_seed}"
+    else:
+        val = test
+        info["split"] = "the source's own test split"
+    if train_subset is not None:
+        if not 0 < train_subset <= len(train):
+            raise UsageError(f"train-subset: expected 1..{len(train)}, got {train_subset}")
+        if train_subset < len(train):
+            frac = 1.0 - train_subset / len(train)
+            keep, _ = stratified_split(train.y.numpy(), frac, split_seed + 1)
+            train = train.subset(keep)
+    if len(train) == 0 or len(val) == 0:
+        raise UsageError(
+            f"data: expected non-empty train and validation sets, got {len(train)} and {len(val)}"
+        )
+    info.update(train_size=len(train), val_size=len(val))
+    return Splits(train, val, classes, info)

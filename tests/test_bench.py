@@ -1,0 +1,60 @@
+"""The benchmark keeps working: a tiny smoke run of every section (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cutmix import bench
+
+
+def test_smoke_run_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    assert bench.main(["--smoke", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    cases = {(r["section"], r["case"]) for r in data["rows"]}
+    for case in [
+        "copy_",
+        "clone()",
+        "cut_images sample",
+        "cut_images sample out=",
+        "cut_images sample inplace",
+        "cut_images sample [loop]",
+        "cut_images sample [masked]",
+    ]:
+        assert ("images", case) in cases
+    assert ("targets", "mix_labels") in cases
+    assert ("train", "step with CutMix") in cases
+    assert any(r["section"] == "scaling" for r in data["rows"])
+    for r in data["rows"]:
+        if r["n"]:
+            assert r["median_ms"] > 0
+    env = data["environment"]
+    assert env["torch_threads"] >= 1 and env["allocator"]
+    text = capsys.readouterr().out
+    assert "| images |" in text and "×copy" in text
+
+
+def test_goals_are_evaluated_from_rows() -> None:
+    rows = [
+        bench.Row("images", "float32 128x3x224x224", "copy_", 10.0, 3, "ref"),
+        bench.Row("images", "float32 128x3x224x224", "clone()", 30.0, 3, "ref"),
+        bench.Row("images", "float32 128x3x224x224", "cut_images sample", 31.0, 3),
+        bench.Row("images", "float32 128x3x224x224", "peer X", 40.0, 3, "peer"),
+    ]
+    bench._ratios(rows)
+    gs = {g["goal"]: g for g in bench.goals(rows)}
+    g = gs["out of place, f32 128x3x224², ×clone"]
+    assert g["measured"] == pytest.approx(31 / 30) and g["met"]
+    peer = next(v for k, v in gs.items() if "fastest peer" in k)
+    assert peer["met"] and peer["measured"] == pytest.approx(31 / 40)
+
+
+def test_bad_device_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    assert bench.main(["--device", "cuda", "--quiet"]) == 2
