@@ -26,6 +26,10 @@ def test_smoke_run_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ]:
         assert ("images", case) in cases
     assert ("targets", "mix_labels") in cases
+    assert ("sampling", "sample_cutmix sample") in cases
+    assert ("sampling", "sample_mixup alpha=0.2") in cases
+    # --smoke never compiles (the torch.compile rows take seconds per shape).
+    assert not any("compiled" in case for _, case in cases)
     assert ("train", "step with CutMix") in cases
     assert any(r["section"] == "scaling" for r in data["rows"])
     for r in data["rows"]:

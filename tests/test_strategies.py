@@ -141,3 +141,129 @@ def test_mix_labels_bitwise_equals_two_scatter_formula(n, classes, eps, seed) ->
     assert got.dtype == torch.float32
     assert torch.equal(got, reference_targets(labels, perm, lam, classes, eps))
     assert torch.allclose(got.sum(1), torch.ones(n), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# The opt-in "compiled" strategy (torch.compile'd masked kernel). It is not in STRATEGIES, so the
+# property tests above do not compile dozens of shapes; one small signature is compiled here (three
+# compilations: out of place, out=, in place; ~10 s with a warm inductor cache, ~35 s cold).
+
+
+def _has_cpp_compiler() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("g++", "clang++", "c++"))
+
+
+def _hard_case() -> tuple[torch.Tensor, MixParams]:
+    """A 3-cycle with overlapping boxes, a sample read by two others, a self-partner, an empty box."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 2, 7, 5, generator=g)
+    p = MixParams(
+        perm=torch.tensor([1, 2, 0, 1, 4, 3]),
+        lam=torch.ones(6),  # not used by the image kernels
+        boxes=torch.tensor(
+            [[0, 0, 3, 4], [1, 2, 5, 7], [0, 1, 2, 6], [2, 3, 5, 5], [0, 0, 5, 7], [1, 1, 1, 4]]
+        ),
+        size=(7, 5),
+    )
+    return x, p
+
+
+@pytest.mark.skipif(not _has_cpp_compiler(), reason="inductor on CPU needs a C++ compiler")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_compiled_strategy_is_bitwise_equal_to_the_reference() -> None:
+    x, p = _hard_case()
+    before = x.clone()
+    expected = reference_cut(x, p.perm, p.boxes)
+    got = F.cut_images(x, p, strategy="compiled")
+    assert torch.equal(got, expected) and torch.equal(x, before)
+    out = torch.full_like(x, 7)
+    assert F.cut_images(x, p, out=out, strategy="compiled").data_ptr() == out.data_ptr()
+    assert torch.equal(out, expected) and torch.equal(x, before)
+    work = x.clone()
+    assert F.cut_images(work, p, inplace=True, strategy="compiled").data_ptr() == work.data_ptr()
+    assert torch.equal(work, expected)
+    # New params of the same shapes reuse the compiled kernel; CutMix takes the strategy through.
+    q = cutmix.sample_cutmix(6, (7, 5), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(F.cut_images(x, q, strategy="compiled"), reference_cut(x, q.perm, q.boxes))
+    labels = torch.arange(6) % 3
+    a = cutmix.CutMix(num_classes=3, strategy="compiled")(
+        x, labels, torch.Generator().manual_seed(2)
+    )
+    b = cutmix.CutMix(num_classes=3)(x, labels, torch.Generator().manual_seed(2))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_auto_never_picks_compiled_and_grad_falls_back() -> None:
+    for shape in [(2, 3, 8, 8), (2, 3, 32, 32), (2, 3, 224, 224)]:
+        assert F._pick_strategy(torch.zeros(shape), "auto") in ("loop", "masked")
+    leaf = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    assert F._pick_strategy(leaf, "compiled") == "masked"
+    assert F._pick_strategy(torch.zeros(2, 3, 8, 8), "compiled") == "compiled"
+    assert "compiled" not in F.STRATEGIES and "compiled" in F.OPT_IN_STRATEGIES
+
+
+def test_compile_failure_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(fn, **kw):
+        def run(*args):
+            raise RuntimeError("no C++ compiler found")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(F, "_COMPILED", {})
+    x, p = _hard_case()
+    with pytest.raises(RuntimeError, match=r"strategy: expected 'compiled' to compile.*no C\+\+"):
+        F.cut_images(x[:, :1], p, strategy="compiled")
+    assert F._COMPILED == {}  # a failed compilation is not cached
+
+
+def test_cutmix_strategy_option() -> None:
+    x, _ = _hard_case()
+    labels = torch.arange(6) % 3
+    runs = {
+        s: cutmix.CutMix(num_classes=3, strategy=s)(x, labels, torch.Generator().manual_seed(3))
+        for s in FORCED
+    }
+    first = runs[FORCED[0]]
+    assert all(torch.equal(r[0], first[0]) and torch.equal(r[1], first[1]) for r in runs.values())
+    assert "strategy='loop'" in repr(cutmix.CutMix(num_classes=3, strategy="loop"))
+    with pytest.raises(ValueError, match="strategy: expected one of 'auto'"):
+        cutmix.CutMix(num_classes=3, strategy="fastest")
+
+
+def test_non_contiguous_views_with_storage_offset() -> None:
+    # The loop builds its views from strides and storage offsets: a cropped view of a bigger batch.
+    g = torch.Generator().manual_seed(5)
+    for dtype in (torch.float32, torch.uint8):
+        big = torch.randint(0, 256, (7, 4, 12, 11), generator=g).to(dtype)
+        x = big[1:, 1:, 2:, 1:-1]
+        p = cutmix.sample_cutmix(6, (10, 9), p=0.8, generator=g)
+        expected = reference_cut(x, p.perm, p.boxes)
+        for strategy in FORCED:
+            assert torch.equal(F.cut_images(x, p, strategy=strategy), expected), strategy
+            work = big.clone()
+            view = work[1:, 1:, 2:, 1:-1]
+            F.cut_images(view, p, inplace=True, strategy=strategy)
+            assert torch.equal(view, expected), strategy
+            outside = torch.ones_like(big, dtype=torch.bool)
+            outside[1:, 1:, 2:, 1:-1] = False
+            assert torch.equal(work[outside], big[outside]), strategy  # nothing written outside
+
+
+def test_special_float_bit_patterns_are_copied_exactly() -> None:
+    # NaN payloads, signed zeros and infinities: the CPU bit-select must move raw bits, not values.
+    specials = torch.tensor([float("nan"), -0.0, 0.0, float("inf"), -float("inf"), 1e-45, -1.5])
+    g = torch.Generator().manual_seed(6)
+    for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+        x = specials.to(dtype)[torch.randint(0, 7, (5, 2, 6, 7), generator=g)]
+        raw = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[x.element_size()]
+        x.view(raw)[0, 0, 0, :3] ^= torch.tensor([1, 2, 3], dtype=raw)  # NaN payloads / odd bits
+        p = cutmix.sample_cutmix(5, (6, 7), generator=g)
+        expected = reference_cut(x, p.perm, p.boxes).view(raw)
+        for strategy in FORCED:
+            assert torch.equal(F.cut_images(x, p, strategy=strategy).view(raw), expected)
+            work = x.clone()
+            F.cut_images(work, p, inplace=True, strategy=strategy)
+            assert torch.equal(work.view(raw), expected)

@@ -20,6 +20,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -57,7 +58,7 @@ class Row:
 
 
 class Timer:
-    """Alternating, warmed-up, median timing on CPU (perf_counter) or CUDA (events)."""
+    """Alternating (order shuffled each round), warmed-up, median timing on CPU or CUDA (events)."""
 
     def __init__(self, device: torch.device, reps: int, warmup: int, budget_s: float) -> None:
         self.device, self.reps, self.warmup, self.budget_s = device, reps, warmup, budget_s
@@ -82,10 +83,15 @@ class Timer:
             first = min(self._once(fn) for _ in range(max(1, self.warmup)))
             caps[name] = max(3, min(self.reps, int(self.budget_s / max(first, 1e-9))))
         times: dict[str, list[float]] = {k: [] for k in cases}
+        names = list(cases)
+        order = random.Random(0)
         for _ in range(max(caps.values())):
-            for name, fn in cases.items():
+            # A new (seeded) order every round: in a fixed order a case always follows the same
+            # neighbour and inherits its allocator and cache state (measured: up to 2x on one case).
+            order.shuffle(names)
+            for name in names:
                 if len(times[name]) < caps[name]:
-                    times[name].append(self._once(fn))
+                    times[name].append(self._once(cases[name]))
         return {k: (statistics.median(v), len(v)) for k, v in times.items()}
 
 
@@ -162,8 +168,14 @@ def bench_images(
     device: torch.device,
     peers: bool,
     num_classes: int = 1000,
+    compile_rows: bool = False,
 ) -> list[Row]:
-    """Our kernels (per-sample and per-batch, out of place, out=, in place) vs copy/clone/peers."""
+    """Our kernels (per-sample and per-batch, out of place, out=, in place) vs copy/clone/peers.
+
+    With ``compile_rows``: the opt-in ``strategy="compiled"`` (out of place, ``out=`` and the full
+    ``CutMix(strategy="compiled")`` call) and a user's own ``torch.compile`` of ``cut_images``
+    (where ``"auto"`` picks the masked kernel); each note gives the one-time compile seconds.
+    """
     n, _, h, w = shape
     g = torch.Generator(device=device).manual_seed(0)
     if dtype == torch.uint8:
@@ -196,6 +208,8 @@ def bench_images(
             continue
         cases[f"cut_images sample [{s}]"] = lambda s=s: F.cut_images(x, ps, strategy=s)
     notes: dict[str, str] = {}
+    if compile_rows:
+        cases.update(_compiled_cases(x, y, ps, buf, num_classes, notes))
     kinds = {"copy_": "ref", "clone()": "ref"}
     if peers:
         for name, fn in _peers(num_classes).items():
@@ -211,12 +225,87 @@ def bench_images(
     rows = [
         Row("images", label, k, 1e3 * t, cnt, kinds.get(k, "ours")) for k, (t, cnt) in res.items()
     ]
-    rows += [Row("images", label, k, float("nan"), 0, "peer", note=v) for k, v in notes.items()]
+    rows += [
+        Row("images", label, k, float("nan"), 0, "peer", note=v)
+        for k, v in notes.items()
+        if k not in res
+    ]
+    for r in rows:
+        if r.case in res and r.case in notes:
+            r.note = notes[r.case]
     _ratios(rows)
     if device.type == "cuda":
         nbytes = x.numel() * x.element_size()
         for r in rows:
             r.note = r.note or f"{2 * nbytes / (r.median_ms / 1e3) / 1e9:.0f} GB/s (r+w)"
+    return rows
+
+
+def _compiled_cases(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ps: cutmix.MixParams,
+    buf: torch.Tensor,
+    num_classes: int,
+    notes: dict[str, str],
+) -> dict[str, Case]:
+    """Cases that need torch.compile (inductor); compiled here, once, and timed afterwards."""
+    size = ps.size
+    mix_c = cutmix.CutMix(1.0, num_classes=num_classes, strategy="compiled")
+    g = torch.Generator(device=x.device).manual_seed(1)
+
+    def user_step(images: torch.Tensor, perm: torch.Tensor, lam: torch.Tensor, boxes: torch.Tensor):
+        return F.cut_images(images, cutmix.MixParams(perm, lam, boxes, size))
+
+    user = torch.compile(user_step, dynamic=False, fullgraph=True)
+    candidates: dict[str, Case] = {
+        "cut_images sample [compiled]": lambda: F.cut_images(x, ps, strategy="compiled"),
+        "cut_images sample out= [compiled]": lambda: F.cut_images(
+            x, ps, out=buf, strategy="compiled"
+        ),
+        "CutMix(strategy='compiled')() sample (+sample, targets)": lambda: mix_c(x, y, generator=g),
+        "torch.compile(cut_images) by the user [masked]": lambda: user(
+            x, ps.perm, ps.lam, ps.boxes
+        ),
+    }
+    cases: dict[str, Case] = {}
+    for name, fn in candidates.items():
+        t0 = time.perf_counter()
+        try:
+            fn()
+        except Exception as exc:  # no compiler here: report, do not fail the benchmark
+            notes[name] = f"not run: {type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
+            continue
+        notes[name] = f"first call (compile) {time.perf_counter() - t0:.1f} s"
+        cases[name] = fn
+    return cases
+
+
+def bench_sampling(timer: Timer, device: torch.device, ns: list[int]) -> list[Row]:
+    """Cost of drawing params (``sample_cutmix`` / ``sample_mixup``) per call, vs N."""
+    rows: list[Row] = []
+    g = torch.Generator(device=device).manual_seed(0)
+    for n in ns:
+        cases: dict[str, Case] = {
+            "sample_cutmix sample": lambda n=n: cutmix.sample_cutmix(
+                n, (224, 224), generator=g, device=device
+            ),
+            "sample_cutmix pair p=0.5": lambda n=n: cutmix.sample_cutmix(
+                n, (224, 224), mode="pair", p=0.5, generator=g, device=device
+            ),
+            "sample_cutmix batch": lambda n=n: cutmix.sample_cutmix(
+                n, (224, 224), mode="batch", generator=g, device=device
+            ),
+            "sample_cutmix inside own_dominant": lambda n=n: cutmix.sample_cutmix(
+                n, (224, 224), placement="inside", own_dominant=True, generator=g, device=device
+            ),
+            "sample_mixup alpha=0.2": lambda n=n: cutmix.sample_mixup(
+                n, alpha=0.2, generator=g, device=device
+            ),
+        }
+        res = timer.run(cases)
+        for k, (t, cnt) in res.items():
+            rows.append(Row("sampling", f"N={n}", k, 1e3 * t, cnt, note=f"{t * 1e6:.0f} µs"))
     return rows
 
 
@@ -547,8 +636,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--budget", type=float, default=4.0, help="max seconds per slow case")
     ap.add_argument(
         "--sections",
-        default="images,targets,train,scaling",
-        help="comma list of images, targets, train, scaling",
+        default="sampling,images,targets,train,scaling",
+        help="comma list of sampling, images, targets, train, scaling",
+    )
+    ap.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="skip the torch.compile rows (on by default except with --smoke)",
     )
     ap.add_argument("--no-peers", action="store_true", help="skip torchvision/timm/kornia")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, 3 reps: checks it runs")
@@ -574,6 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         shapes = [((4, 3, 16, 16), torch.float32), ((4, 3, 96, 96), torch.uint8)]
         target_sizes = [(8, 100)]
         train_n, ns, sides, n_fixed, side = 8, [2, 4], [16, 32], 2, 16
+        sample_ns = [4]
     else:
         timer = Timer(device, reps=args.reps, warmup=args.warmup, budget_s=args.budget)
         shapes = [
@@ -585,12 +680,19 @@ def main(argv: list[str] | None = None) -> int:
         ]
         target_sizes = [(128, 1000), (128, 21843)]
         train_n, ns, sides, n_fixed, side = 128, [16, 32, 64, 128], [56, 112, 224, 448], 32, 224
+        sample_ns = [4, 128, 256]
+    compile_rows = not (args.smoke or args.no_compile)
     rows: list[Row] = []
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    if "sampling" in sections:
+        log("sampling ...")
+        rows += bench_sampling(timer, device, sample_ns)
     if "images" in sections:
         for shape, dtype in shapes:
             log(f"images {_shape_str(shape, dtype)} ...")
-            rows += bench_images(timer, shape, dtype, device, peers=not args.no_peers)
+            rows += bench_images(
+                timer, shape, dtype, device, peers=not args.no_peers, compile_rows=compile_rows
+            )
     if "targets" in sections:
         for n, c in target_sizes:
             log(f"targets N={n} C={c} ...")

@@ -154,6 +154,12 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         help="default: on for CUDA, off for CPU",
     )
     g.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="evaluate every K epochs and at the end (default: 1 for train, epochs // 10 for compare)",
+    )
+    g.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
     g.add_argument(
@@ -303,6 +309,8 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     _threads(args)
     cfg = _config(args)
+    if args.eval_every is None:  # about ten evaluations per run: the final accuracy is what counts
+        cfg.eval_every = max(1, cfg.epochs // 10)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     return run_compare(cfg, arms=arms, seeds=args.seeds, out=args.out, argv=list(argv))
 
@@ -351,8 +359,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(rest: list[str]) -> int:
+    import importlib
+
     try:
-        from cutmix import bench
+        bench = importlib.import_module("cutmix.bench")
     except ImportError as e:
         if getattr(e, "name", "") not in ("cutmix.bench", None):
             raise

@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -24,10 +26,15 @@ from torch import Tensor
 from cutmix import _validate as V
 from cutmix.params import MixParams
 
-Strategy = Literal["auto", "loop", "masked"]
+Strategy = Literal["auto", "loop", "masked", "compiled"]
+# What "auto" chooses from; the property tests force each of these in turn.
 STRATEGIES: tuple[str, ...] = ("auto", "loop", "masked")
+# Opt-in only: "compiled" is the masked kernel through torch.compile (inductor), one compilation per
+# shape/dtype/layout/device (seconds; tens of seconds the first time, with a C++ compiler on CPU).
+OPT_IN_STRATEGIES: tuple[str, ...] = ("compiled",)
 
 __all__ = [
+    "OPT_IN_STRATEGIES",
     "STRATEGIES",
     "apply_images",
     "box_mask",
@@ -61,26 +68,42 @@ def _needs_grad(images: Tensor) -> bool:
 
 
 def _pick_strategy(images: Tensor, strategy: str) -> str:
-    V.check_choice(strategy, STRATEGIES, "strategy")
+    V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
+    if strategy == "compiled" and (torch.compiler.is_compiling() or _needs_grad(images)):
+        # Already inside a compiled graph (the masked kernel is what gets fused there), or autograd
+        # must see the op: the eager masked kernel, bitwise the same result.
+        return "masked"
     if strategy != "auto":
         if strategy == "loop" and (images.device.type != "cpu" or torch.compiler.is_compiling()):
             V.fail("strategy", "'loop' only on CPU tensors in eager mode", images.device)
         return strategy
     if images.device.type != "cpu" or torch.compiler.is_compiling() or _needs_grad(images):
         return "masked"
-    # On CPU a box-slice loop costs ~10 µs of Python per sample but touches only the bytes it must;
-    # the vectorised where() costs ~2 ns per element. The crossover is near 8K elements per sample
-    # (benchmarks/RESULTS.md): 3×32×32 goes to "masked", 3×64×64 and up to "loop".
-    return "loop" if images[0].numel() >= _LOOP_MIN_SAMPLE_NUMEL else "masked"
+    # On CPU a box-slice loop costs ~5-10 µs of Python per sample but touches only the bytes it
+    # must; the vectorised bit-select costs ~3.5x copy per byte (uint8: ~4.5x, but its per-sample
+    # slice copies are slow too). Measured crossovers (benchmarks/RESULTS.md): f32 at ~3×64² (a tie
+    # there), uint8 between 3×96² and 3×112².
+    limit = _LOOP_MIN_SAMPLE_NUMEL_U8 if images.element_size() == 1 else _LOOP_MIN_SAMPLE_NUMEL
+    return "loop" if images[0].numel() >= limit else "masked"
 
 
-_LOOP_MIN_SAMPLE_NUMEL = 8192
+_LOOP_MIN_SAMPLE_NUMEL = 12288
+_LOOP_MIN_SAMPLE_NUMEL_U8 = 32768
 
 
 def _cut_masked(images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool) -> Tensor:
     """One vectorised select: ``where(box, images[perm], images)``; no host sync, compiles."""
     assert params.boxes is not None
-    boxes = params.boxes
+    return _masked_kernel(images, params.perm, params.boxes, dest, inplace)
+
+
+def _masked_kernel(
+    images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
+) -> Tensor:
+    """The body of :func:`_cut_masked` on plain tensors (what the "compiled" strategy compiles)."""
+    eager = not (torch.compiler.is_compiling() or _needs_grad(images))
+    if eager and images.device.type == "cpu" and images.element_size() in _BITS:
+        return _select_bits(images, perm, boxes, dest, inplace)
     h, w = images.shape[-2:]
     rows = torch.arange(h, device=boxes.device)
     cols = torch.arange(w, device=boxes.device)
@@ -88,8 +111,8 @@ def _cut_masked(images: Tensor, params: MixParams, dest: Tensor | None, inplace:
     in_x = (cols >= boxes[:, 0:1]) & (cols < boxes[:, 2:3])
     # Same mask as box_mask(); a bool product of the two profiles is faster than a broadcast `&`.
     mask = (in_y[:, :, None] * in_x[:, None, :]).unsqueeze(1)
-    src = images.index_select(0, params.perm)
-    if torch.compiler.is_compiling() or _needs_grad(images):
+    src = images.index_select(0, perm)
+    if not eager:
         mixed = torch.where(mask, src, images)
         target = images if inplace else dest
         if target is None and mixed.stride() != images.stride():
@@ -104,6 +127,93 @@ def _cut_masked(images: Tensor, params: MixParams, dest: Tensor | None, inplace:
         # Reuse the gathered batch as the output when it has the input's layout: one allocation.
         dest = src if src.stride() == images.stride() else torch.empty_like(images)
     return torch.where(mask, src, images, out=dest)
+
+
+# Integer dtype of each element size: the bit-select below works on any dtype's raw bits.
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _select_bits(
+    images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
+) -> Tensor:
+    """CPU eager select on raw bits: ``out = x ^ ((x ^ x[perm]) & m)``, ``m`` all ones in the box.
+
+    Bitwise the same as ``where(mask, x[perm], x)`` for every bit pattern (NaN, -0.0 included), but
+    PyTorch's CPU ``where`` is a scalar loop (~1.2 ns/element) while the three bitwise passes are
+    vectorised: 256x3x32² f32 goes from ~3.7x to ~2.5x copy (benchmarks/RESULTS.md).
+    """
+    it = _BITS[images.element_size()]
+    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
+    # Both 1-D profiles in one go: (N, 2, L) for x then y (few ops: at 32² they cost as much as a
+    # pass over the batch). Then the (N, 1, H, W) mask of all-ones / zero integers: -1 is all ones
+    # in two's complement (255 for uint8).
+    coord = torch.arange(max(h, w), device=boxes.device)
+    corners = boxes.reshape(n, 2, 2, 1)
+    inside = ((coord >= corners[:, 0]) & (coord < corners[:, 1])).to(it).neg_()
+    m = (inside[:, 1, :h, None] & inside[:, 0, None, :w]).unsqueeze(1)
+    x = images.view(it)
+    src = images.index_select(0, perm)  # private: may be overwritten
+    t = src.view(it)
+    if inplace:
+        x.bitwise_xor_(t.bitwise_xor_(x).bitwise_and_(m))
+        return images
+    if dest is None and src.stride() == images.stride():
+        dest = src  # one allocation: the gathered batch becomes the output
+    elif dest is None:
+        dest = torch.empty_like(images)
+    d = dest.view(it)
+    if dest is not src:
+        torch.bitwise_xor(t, x, out=d)
+    else:
+        d.bitwise_xor_(x)
+    d.bitwise_and_(m).bitwise_xor_(x)
+    return dest
+
+
+_COMPILED: dict[tuple[object, ...], Callable[..., Tensor]] = {}
+
+
+def _compiled_kernel(key: tuple[object, ...]) -> Callable[..., Tensor]:
+    """A torch.compile'd copy of :func:`_masked_kernel` for one input signature (cached).
+
+    Each signature gets its own copy of the function's code object, hence its own dynamo cache: the
+    recompile limit of one shared function (8 shapes) can never silently fall back to eager.
+    """
+    fn = _COMPILED.get(key)
+    if fn is None:
+        code = _masked_kernel.__code__.replace()
+        own = types.FunctionType(code, _masked_kernel.__globals__, "_masked_kernel")
+        fn = torch.compile(own, backend="inductor", dynamic=False, fullgraph=True)
+        _COMPILED[key] = fn
+    return fn
+
+
+def _cut_compiled(images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool) -> Tensor:
+    """The masked kernel fused by inductor: gather, mask and select in one pass over the batch."""
+    assert params.boxes is not None
+    key = (
+        tuple(images.shape),
+        images.stride(),
+        images.dtype,
+        images.device,
+        None if dest is None else dest.stride(),
+        inplace,
+        params.perm.device,
+    )
+    fresh = key not in _COMPILED
+    fn = _compiled_kernel(key)
+    if not fresh:
+        return fn(images, params.perm, params.boxes, dest, inplace)
+    try:
+        return fn(images, params.perm, params.boxes, dest, inplace)
+    except Exception as exc:  # compilation happens on the first call
+        del _COMPILED[key]
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise RuntimeError(
+            "strategy: expected 'compiled' to compile with torch.compile (inductor; needs a C++ "
+            f"compiler on CPU, Triton on GPU), got {type(exc).__name__}: {first}. "
+            "Use strategy='auto' (or 'masked') instead."
+        ) from exc
 
 
 def _partner_order(perm: list[int]) -> list[int]:
@@ -167,32 +277,61 @@ def _inplace_order(perm: list[int], todo: list[int]) -> tuple[list[int], set[int
 
 
 def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) -> Tensor:
-    """Per-sample slice copies (CPU, eager): every output byte written once per sample."""
+    """Per-sample slice copies (CPU, eager): every output byte written once per sample.
+
+    The copies are collected into two lists and run by one ``torch._foreach_copy_`` call, which
+    copies them one after the other in list order (so the read-before-write order of the in-place
+    path holds) with one Python-to-C++ crossing instead of one per slice. Views are made with
+    ``as_strided`` (one op, ~3x cheaper than slicing a sample and then its box); together ~10 %
+    faster at f32 128x3x224² and ~20 % for uint8 (benchmarks/RESULTS.md).
+    """
     assert params.boxes is not None
     boxes = params.boxes.tolist()
     perm = params.perm.tolist()
-    src = images.unbind(0)
+    c = images.shape[1]
+    s0, *s_rest = images.stride()
+    s_off, sh, sw = images.storage_offset(), s_rest[1], s_rest[2]
+    view = images.as_strided
+
+    def patch(i: int, j: int) -> tuple[Tensor, Tensor]:
+        """(where sample i's box is written, where it is read from: sample j)."""
+        x1, y1, x2, y2 = boxes[i]
+        size = (c, y2 - y1, x2 - x1)
+        corner = y1 * sh + x1 * sw
+        dst = view(size, s_rest, s_off + i * s0 + corner)
+        return dst, view(size, s_rest, s_off + j * s0 + corner)
+
+    dsts: list[Tensor] = []
+    srcs: list[Tensor] = []
     if inplace:
         todo = [
             i for i, (x1, y1, x2, y2) in enumerate(boxes) if x2 > x1 and y2 > y1 and perm[i] != i
         ]
         order, saved = _inplace_order(perm, todo)
         # A saved patch is taken before anything is written: its source is still original.
-        patches = {}
-        for i in saved:
-            x1, y1, x2, y2 = boxes[i]
-            patches[i] = src[perm[i]][:, y1:y2, x1:x2].clone()
+        patches = {i: patch(i, perm[i])[1].clone() for i in saved}
         for i in order:
-            x1, y1, x2, y2 = boxes[i]
-            patch = patches[i] if i in patches else src[perm[i]][:, y1:y2, x1:x2]
-            src[i][:, y1:y2, x1:x2].copy_(patch)
+            dst, src = patch(i, perm[i])
+            dsts.append(dst)
+            srcs.append(patches.get(i, src))
+        if dsts:
+            torch._foreach_copy_(dsts, srcs)
         return images
-    out = dest.unbind(0)
+    sample = images.shape[1:]
+    d0, *d_rest = dest.stride()
+    d_off, dh, dw = dest.storage_offset(), d_rest[1], d_rest[2]
+    dview = dest.as_strided
     for i in _partner_order(perm):
         x1, y1, x2, y2 = boxes[i]
-        out[i].copy_(src[i])
-        if x2 > x1 and y2 > y1 and perm[i] != i:
-            out[i][:, y1:y2, x1:x2].copy_(src[perm[i]][:, y1:y2, x1:x2])
+        j = perm[i]
+        dsts.append(dview(sample, d_rest, d_off + i * d0))
+        srcs.append(view(sample, s_rest, s_off + i * s0))
+        if x2 > x1 and y2 > y1 and j != i:
+            # Pasted right after the own copy, while that sample is still in cache.
+            size = (c, y2 - y1, x2 - x1)
+            dsts.append(dview(size, d_rest, d_off + i * d0 + y1 * dh + x1 * dw))
+            srcs.append(view(size, s_rest, s_off + j * s0 + y1 * sh + x1 * sw))
+    torch._foreach_copy_(dsts, srcs)
     return dest
 
 
@@ -211,6 +350,13 @@ def cut_images(
     preallocated buffer like ``images``, reused across steps). ``strategy`` picks the kernel:
     ``"loop"`` copies box slices (CPU, eager), ``"masked"`` one vectorised ``where`` (any device,
     ``torch.compile``), ``"auto"`` the faster for the shape and device. All give identical results.
+    ``"compiled"`` (opt-in, never chosen by ``"auto"``) runs the masked kernel through
+    ``torch.compile`` (inductor), which fuses gather, mask and select into one pass: the fastest
+    kernel for small images on CPU, at the price of one compilation per input shape, dtype, layout
+    and device (seconds each, tens of seconds the first time; needs a C++ compiler on CPU, Triton on
+    GPU); a failed compilation raises ``RuntimeError``. Users who ``torch.compile`` their own
+    training step get the same fused kernel with ``"auto"``, which picks the masked path under
+    compile.
 
     Example:
         >>> x = torch.zeros(2, 3, 4, 4); x[1] = 1
@@ -228,6 +374,8 @@ def cut_images(
     if kind == "loop":
         dest = images if inplace else (torch.empty_like(images) if out is None else out)
         return _cut_loop(images, params, dest, inplace)
+    if kind == "compiled":
+        return _cut_compiled(images, params, out, inplace)
     return _cut_masked(images, params, out, inplace)
 
 
@@ -258,16 +406,36 @@ def mix_images(
         mixed = images.float() * lam + src.float() * (1 - lam)
         if images.dtype == torch.uint8:
             mixed = mixed.round_().clamp_(0, 255)
+    # An unmixed sample (λ = 1) is returned bitwise: the blend would turn -0.0 into +0.0 and
+    # would let an inf or NaN in its partner leak in through 0 · inf.
+    keep = params.lam.view(-1, 1, 1, 1) == 1
+    mixed = mixed.to(images.dtype)
     dest = images if inplace else out
     if dest is None:
+        if images.requires_grad and torch.is_grad_enabled():
+            return torch.where(keep, images, mixed).contiguous(memory_format=_memory_format(images))
         dest = torch.empty_like(images)
-    return dest.copy_(mixed)
+    return torch.where(keep, images, mixed, out=dest)
+
+
+def _memory_format(images: Tensor) -> torch.memory_format:
+    channels_last = not images.is_contiguous() and images.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def apply_images(
-    images: Tensor, params: MixParams, *, inplace: bool = False, out: Tensor | None = None
+    images: Tensor,
+    params: MixParams,
+    *,
+    inplace: bool = False,
+    out: Tensor | None = None,
+    strategy: Strategy = "auto",
 ) -> Tensor:
     """Apply any params to images: CutMix boxes, MixUp blending, or both (per-sample RandomMix).
+
+    ``strategy`` is the :func:`cut_images` kernel used for boxes.
 
     Example:
         >>> p = MixParams(perm=torch.tensor([0]), lam=torch.ones(1), boxes=None, size=None)
@@ -277,12 +445,12 @@ def apply_images(
     if params.boxes is None:
         return mix_images(images, params, inplace=inplace, out=out)
     if params.blend is None:
-        return cut_images(images, params, inplace=inplace, out=out)
+        return cut_images(images, params, inplace=inplace, out=out, strategy=strategy)
     V.check_images(images)
     V.check_params(params, images)
     V.check_inplace_out(images, inplace, out)
     blended = mix_images(images, params)
-    cut = cut_images(images, params)
+    cut = cut_images(images, params, strategy=strategy)
     dest = images if inplace else (torch.empty_like(images) if out is None else out)
     return torch.where(params.blend.view(-1, 1, 1, 1), blended, cut, out=dest)
 
@@ -329,7 +497,9 @@ def mix_labels(
     V.check_smoothing(label_smoothing)
     if labels.device != params.perm.device:
         V.fail(
-            "params", f"params on {labels.device} (where the labels are)", f"on {params.perm.device}"
+            "params",
+            f"params on {labels.device} (where the labels are)",
+            f"on {params.perm.device}",
         )
     lam = params.lam.view(-1, 1)
     if labels.is_floating_point() or labels.dtype == torch.bool:
@@ -346,7 +516,8 @@ def mix_labels(
     same = idx[:, :1] == idx[:, 1:]
     other = 1 - lam
     weights = torch.cat(
-        [torch.where(same, lam + other, lam), torch.where(same, torch.zeros_like(lam), other)], dim=1
+        [torch.where(same, lam + other, lam), torch.where(same, torch.zeros_like(lam), other)],
+        dim=1,
     )
     if label_smoothing:
         weights = weights * (1.0 - label_smoothing)

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -111,16 +112,62 @@ def _resolve_device(
     return device
 
 
+# Sampling speed (benchmarks/RESULTS.md, "sampling"): every call is a handful of small tensor ops, so
+# the cost is per-op overhead, not arithmetic. All uniforms of a call come from ONE torch.rand call
+# (one column per use), box arithmetic runs on (m, 2) x/y tensors in float64 (every value is a small
+# exact integer, so floor/min/max are exact) and is converted to int64 once, and pair sharing copies
+# the random inputs of the lower index before the boxes are computed (one gather, not one per output).
+# Nothing reads a value back to the host and no shape depends on data: no sync on CUDA.
+
+# Below this alpha both Gamma(alpha) draws of a Beta draw can underflow to 0 (probability ~1e-13 at
+# alpha = 0.02, < 1e-60 at 0.1); only then is the extra fair coin worth its ops.
+_BETA_COIN_ALPHA = 0.1
+
+
+@functools.lru_cache(maxsize=64)
+def _cpu_consts(values: tuple[float, ...]) -> Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _consts(values: tuple[float, ...], device: torch.device) -> Tensor:
+    """A small float64 constant on ``device`` without a host-to-device copy (a sync on CUDA).
+
+    The CPU tensors are cached and shared: callers must never write to or return them.
+    """
+    if device.type == "cpu":
+        return _cpu_consts(values)
+    out = torch.empty(len(values), dtype=torch.float64, device=device)
+    for i, v in enumerate(values):
+        out[i] = v  # a device-side fill
+    return out
+
+
 def _uniform(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    return torch.rand(n, generator=generator, device=device, dtype=torch.float32)
+    return torch.rand(n, generator=generator, device=device, dtype=torch.float64)
 
 
-def _randint_below(bound: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Uniform integers in ``[0, bound)`` for a tensor of positive bounds, without a host sync."""
-    u = torch.rand(bound.shape, generator=generator, device=bound.device, dtype=torch.float64)
-    # u < 1, but u * bound can round up to bound for large bounds: clamp keeps the top value reachable
-    # and never exceeded.
-    return torch.minimum((u * bound).floor().to(torch.int64), bound - 1)
+def _beta64(
+    alpha: float,
+    m: int,
+    u: Tensor | None,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> Tensor:
+    """``m`` Beta(alpha, alpha) draws in float64.
+
+    ``u`` is a column of ``m`` unused uniforms: the draw itself when ``alpha == 1`` (Beta(1, 1) is
+    uniform), else the fair coin for draws whose two Gamma variates both underflow (tiny alpha).
+    """
+    if alpha == 1.0 and u is not None:
+        return u
+    conc = torch.full((2, m), float(alpha), dtype=torch.float64, device=device)
+    gam = torch._standard_gamma(conc, generator=generator)
+    total = gam.sum(0)
+    if alpha >= _BETA_COIN_ALPHA:
+        return gam[0].div_(total)
+    if u is None:
+        u = _uniform(m, generator, device)
+    return torch.where(total > 0, gam[0] / total.clamp_min(1e-300), (u < 0.5).to(torch.float64))
 
 
 def sample_beta(
@@ -132,8 +179,9 @@ def sample_beta(
 ) -> Tensor:
     """Draw ``n`` values of Beta(alpha, alpha) as float32, on ``device``, from ``generator``.
 
-    Uses the ratio of two Gamma(alpha) draws. For tiny ``alpha`` both draws can underflow to zero;
-    such a draw becomes 0 or 1 with equal chance, which is the Beta distribution's own limit.
+    Uses the ratio of two Gamma(alpha) draws (a uniform draw for ``alpha == 1``). For tiny ``alpha``
+    both Gamma draws can underflow to zero; such a draw becomes 0 or 1 with equal chance, which is the
+    Beta distribution's own limit.
 
     Example:
         >>> lam = sample_beta(1.0, 3, generator=torch.Generator().manual_seed(0))
@@ -142,12 +190,8 @@ def sample_beta(
     """
     V.check_alpha(alpha)
     dev = _resolve_device(device, generator)
-    conc = torch.full((2, n), float(alpha), dtype=torch.float64, device=dev)
-    gam = torch._standard_gamma(conc, generator=generator)
-    total = gam[0] + gam[1]
-    coin = (_uniform(n, generator, dev) < 0.5).to(torch.float64)
-    lam = torch.where(total > 0, gam[0] / total.clamp_min(1e-300), coin)
-    return lam.to(torch.float32)
+    u = _uniform(n, generator, dev) if alpha == 1.0 else None
+    return _beta64(alpha, n, u, generator, dev).to(torch.float32)
 
 
 def sample_partners(
@@ -178,22 +222,33 @@ def sample_partners(
     V.check_batch_size(n)
     V.check_mode(mode)
     dev = _resolve_device(device, generator)
+    return _partners(n, mode, generator, dev, labels, class_weights)
+
+
+def _partners(
+    n: int,
+    mode: str,
+    generator: torch.Generator | None,
+    dev: torch.device,
+    labels: Tensor | None,
+    class_weights: ClassWeights,
+) -> Tensor:
+    """:func:`sample_partners` after validation."""
     if class_weights is not None:
         return _weighted_partners(n, mode, labels, class_weights, generator, dev)
     if n == 1:
         return torch.zeros(1, dtype=torch.int64, device=dev)
     order = torch.randperm(n, generator=generator, device=dev)
-    perm = torch.empty(n, dtype=torch.int64, device=dev)
+    perm = torch.empty_like(order)
     if mode != "pair":
-        perm[order] = order.roll(-1)
-        return perm
+        return perm.index_copy_(0, order, order.roll(-1))
     half = n // 2
     even, odd = order[0 : 2 * half : 2], order[1 : 2 * half : 2]
-    perm[even] = odd
-    perm[odd] = even
+    perm.index_copy_(0, even, odd).index_copy_(0, odd, even)
     if n % 2:
-        # The odd one out is mixed one way with a random other sample.
-        k = _randint_below(torch.tensor([n - 1], device=dev), generator)
+        # The odd one out is mixed one way with a random other sample (uniform over n - 1 others).
+        u = _uniform(1, generator, dev)
+        k = (u * (n - 1)).floor_().clamp_max_(n - 2).to(torch.int64)
         perm[order[-1:]] = order[k]
     return perm
 
@@ -216,6 +271,12 @@ def identity_params(
     )
 
 
+def _pair_source(perm: Tensor) -> Tensor:
+    """Index whose draws each sample uses in pair mode: the lower index of a mutual pair, else its own."""
+    idx = torch.arange(perm.shape[0], device=perm.device)
+    return torch.where(perm[perm] == idx, torch.minimum(perm, idx), idx)
+
+
 def _draw_lam(
     alpha: float,
     n: int,
@@ -224,16 +285,12 @@ def _draw_lam(
     generator: torch.Generator | None,
     device: torch.device,
 ) -> Tensor:
-    """One λ per sample, shared across the batch (``batch``) or across each pair (``pair``)."""
+    """One λ per sample (float32), shared across the batch (``batch``) or each pair (``pair``)."""
+    m = 1 if mode == "batch" else n
+    lam = sample_beta(alpha, m, generator=generator, device=device)
     if mode == "batch":
-        return sample_beta(alpha, 1, generator=generator, device=device).expand(n).clone()
-    lam = sample_beta(alpha, n, generator=generator, device=device)
-    if mode == "pair":
-        # Both members of a pair take the λ of the lower index; a one-way odd sample keeps its own.
-        mutual = perm[perm] == torch.arange(n, device=device)
-        lower = torch.minimum(perm, torch.arange(n, device=device))
-        lam = torch.where(mutual, lam[lower], lam)
-    return lam
+        return lam.expand(n).clone()
+    return lam[_pair_source(perm)] if mode == "pair" else lam
 
 
 def _draw_mixed(
@@ -247,12 +304,30 @@ def _draw_mixed(
 
 def _share_pairs(values: Tensor, perm: Tensor) -> Tensor:
     """In pair mode, give both members of a mutual pair the values of the lower index."""
-    n = perm.shape[0]
-    idx = torch.arange(n, device=perm.device)
-    mutual = perm[perm] == idx
-    lower = torch.minimum(perm, idx)
-    src = torch.where(mutual, lower, idx)
-    return values[src]
+    return values[_pair_source(perm)]
+
+
+def _draws(
+    alpha: float,
+    m: int,
+    cols: int,
+    p: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Every random draw of a call but the partners: ``(lam0, u, keep)``.
+
+    ``u`` holds ``cols`` uniform columns for the caller (shape ``(m, cols)``), ``lam0`` is Beta
+    (float64, ``(m,)``) and ``keep`` says which samples are mixed (``None``: all, as ``p >= 1``).
+    One ``torch.rand`` call draws them all.
+    """
+    want_keep = p < 1.0
+    want_u_beta = alpha == 1.0 or alpha < _BETA_COIN_ALPHA
+    total = cols + int(want_keep) + int(want_u_beta)
+    u = torch.rand(m, total, generator=generator, device=device, dtype=torch.float64)
+    lam0 = _beta64(alpha, m, u[:, -1] if want_u_beta else None, generator, device)
+    keep = u[:, cols] < p if want_keep else None
+    return lam0, u[:, :cols], keep
 
 
 def sample_cutmix(
@@ -307,50 +382,50 @@ def sample_cutmix(
     if n == 1:
         return identity_params(1, (h, w), device=dev)
 
-    perm = sample_partners(
-        n, mode=mode, generator=generator, device=dev, labels=labels, class_weights=class_weights
-    )
-    lam0 = _draw_lam(alpha, n, mode, perm, generator, dev).to(torch.float64)
+    perm = _partners(n, mode, generator, dev, labels, class_weights)
+    m = 1 if mode == "batch" else n
+    # u columns: 0, 1 = x, y of the centre (or of the top-left corner for "inside").
+    lam0, u, keep = _draws(alpha, m, 2, p, generator, dev)
+    if mode == "pair":
+        # Both members of a mutual pair use the draws of the lower index: same λ, box and decision.
+        src = _pair_source(perm)
+        lam0, u = lam0[src], u[src]
+        keep = None if keep is None else keep[src]
     if own_dominant:
-        lam0 = torch.maximum(lam0, 1.0 - lam0)
-    cut = 1.0 - lam0
+        lam0 = torch.maximum(lam0, torch.rsub(lam0, 1.0))
+    cut = torch.rsub(lam0, 1.0)
     if bounds is not None:
         cut = bounds[0] + (bounds[1] - bounds[0]) * cut
-    ratio = cut.clamp(0.0, 1.0).sqrt()
-    # The tiny epsilon keeps exact products (ratio = 1 → w) from flooring one below by rounding.
-    cut_w = (ratio * w + 1e-9).floor().to(torch.int64).clamp(0, w)
-    cut_h = (ratio * h + 1e-9).floor().to(torch.int64).clamp(0, h)
-
-    m = 1 if mode == "batch" else n
+    ratio = cut.clamp_(0.0, 1.0).sqrt_()
+    wh, wh1 = _consts((w, h), dev), _consts((w - 1, h - 1), dev)
+    # (m, 2) box sides (width, height), float64 holding exact integers. ratio <= 1, so the floor is
+    # in [0, W]; the tiny epsilon keeps exact products (ratio = 1 → W) from flooring one below.
+    sides = (ratio[:, None] * wh).add_(1e-9).floor_()
     if placement == "center":
-        cx = _randint_below(torch.full((m,), w, device=dev), generator)
-        cy = _randint_below(torch.full((m,), h, device=dev), generator)
-        if m == 1:
-            cx, cy = cx.expand(n), cy.expand(n)
-        x1 = cx - cut_w // 2
-        y1 = cy - cut_h // 2
-        x2, y2 = x1 + cut_w, y1 + cut_h
-        x1, x2 = x1.clamp(0, w), x2.clamp(0, w)
-        y1, y2 = y1.clamp(0, h), y2.clamp(0, h)
+        # x1 = cx - cut_w // 2 is always < W and x2 = x1 + cut_w always >= 0: clip one side each.
+        lo = torch.minimum((u * wh).floor_(), wh1).sub_((sides * 0.5).floor_())
+        hi = torch.minimum(lo + sides, wh)
+        ext = hi - lo.clamp_min_(0.0)
     else:
-        bw = w - cut_w[:m] + 1
-        bh = h - cut_h[:m] + 1
-        x1 = _randint_below(bw, generator)
-        y1 = _randint_below(bh, generator)
-        if m == 1:
-            x1, y1 = x1.expand(n), y1.expand(n)
-        x2, y2 = x1 + cut_w, y1 + cut_h
-    boxes = torch.stack([x1, y1, x2, y2], dim=1)
-    if mode == "pair":
-        boxes = _share_pairs(boxes, perm)
-
-    mixed = _draw_mixed(p, n, mode, generator, dev)
-    if mode == "pair":
-        mixed = _share_pairs(mixed, perm)
-    boxes = torch.where(mixed[:, None], boxes, torch.zeros_like(boxes))
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    lam = ((h * w - area).to(torch.float64) / (h * w)).to(torch.float32)
-    return MixParams(perm=perm, lam=lam, boxes=boxes, size=(h, w))
+        bound = (sides - wh).neg_().add_(1.0)  # W - cut_w + 1 top-left positions
+        lo = torch.minimum((u * bound).floor_(), bound - 1.0)
+        hi, ext = lo + sides, sides
+    boxes = torch.cat([lo, hi], dim=1)
+    area = ext.prod(1)
+    if keep is not None:
+        boxes.mul_(keep[:, None])
+        area.mul_(keep)
+    # Exact in float64 (the same value as from the int64 box), rounded once to float32.
+    lam = area.neg_().add_(h * w).div_(h * w).to(torch.float32)
+    if m == 1:
+        boxes, lam = boxes.expand(n, 4), lam.expand(n)
+    fmt = torch.contiguous_format
+    return MixParams(
+        perm=perm,
+        lam=lam.clone(memory_format=fmt) if m == 1 else lam,
+        boxes=boxes.to(torch.int64, memory_format=fmt),
+        size=(h, w),
+    )
 
 
 def sample_mixup(
@@ -385,16 +460,18 @@ def sample_mixup(
     n = batch_size
     if n == 1:
         return identity_params(1, hw, boxes=False, device=dev)
-    perm = sample_partners(
-        n, mode=mode, generator=generator, device=dev, labels=labels, class_weights=class_weights
-    )
-    lam = _draw_lam(alpha, n, mode, perm, generator, dev)
+    perm = _partners(n, mode, generator, dev, labels, class_weights)
+    m = 1 if mode == "batch" else n
+    lam0, _, keep = _draws(alpha, m, 0, p, generator, dev)
+    lam = lam0.to(torch.float32)
     if own_dominant:
         lam = torch.maximum(lam, 1.0 - lam)
-    mixed = _draw_mixed(p, n, mode, generator, dev)
+    if keep is not None:
+        lam = torch.where(keep, lam, 1.0)
     if mode == "pair":
-        mixed = _share_pairs(mixed, perm)
-    lam = torch.where(mixed, lam, torch.ones_like(lam))
+        lam = lam[_pair_source(perm)]
+    elif m == 1:
+        lam = lam.expand(n).clone()
     return MixParams(perm=perm, lam=lam, boxes=None, size=hw)
 
 

@@ -38,7 +38,7 @@ def grid_size(n: int, h: int, w: int, *, cols: int = 8, scale: int = 4) -> tuple
 
     Example:
         >>> grid_size(16, 32, 32, cols=8, scale=4)
-        (1060, 324)
+        (1060, 320)
     """
     c = max(1, min(cols, n))
     r = math.ceil(n / c)
@@ -47,8 +47,10 @@ def grid_size(n: int, h: int, w: int, *, cols: int = 8, scale: int = 4) -> tuple
 
 
 def _label_text(classes: list[str], a: int, b: int, lam: float) -> list[str]:
-    if lam >= 1.0 or a == b:
+    if lam >= 1.0:
         return [f"{classes[a]}: 1.00"]
+    if a == b:  # pasted from an image of the same class
+        return [f"{classes[a]}: {lam:.2f} + {1 - lam:.2f}"]
     return [f"{classes[a]}: {lam:.2f}", f"{classes[b]}: {1 - lam:.2f}"]
 
 

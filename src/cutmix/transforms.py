@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.functional import apply_images, mix_labels
+from cutmix.functional import OPT_IN_STRATEGIES, STRATEGIES, apply_images, mix_labels
 from cutmix.params import (
     ClassWeights,
     MixParams,
@@ -40,6 +40,8 @@ __all__ = ["CutMix", "MixUp", "RandomMix"]
 
 class _Mix:
     """Shared behaviour: label handling, the on/off switch, ``apply`` and ``__call__``."""
+
+    strategy: str = "auto"  # the cut_images kernel (CutMix's ``strategy=``)
 
     def __init__(
         self,
@@ -70,7 +72,7 @@ class _Mix:
     def apply(self, images: Tensor, labels: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
         """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``."""
         V.check_images(images)
-        mixed = apply_images(images, params, inplace=self.inplace)
+        mixed = apply_images(images, params, inplace=self.inplace, strategy=self.strategy)
         targets = mix_labels(labels, params, self.num_classes, label_smoothing=self.label_smoothing)
         return mixed, targets
 
@@ -111,6 +113,9 @@ class CutMix(_Mix):
         partner_weights: pick partners by class weight for imbalanced data: ``"inverse_frequency"``
             (from the batch's labels), or one weight per class (see
             :func:`cutmix.params.class_weights_from_counts`). ``None``: a uniform derangement.
+        strategy: the :func:`cutmix.functional.cut_images` kernel: ``"auto"`` (by shape and
+            device), ``"loop"``, ``"masked"``, or the opt-in ``"compiled"`` (torch.compile'd masked
+            kernel: fastest for small images on CPU, one compilation per input shape).
 
     Example:
         >>> mix = CutMix(alpha=1.0, num_classes=3)
@@ -133,8 +138,10 @@ class CutMix(_Mix):
         enabled: bool = True,
         inplace: bool = False,
         partner_weights: ClassWeights = None,
+        strategy: str = "auto",
     ) -> None:
         super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.strategy = V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
         self.partner_weights = check_class_weights(
             partner_weights, self.num_classes, "partner_weights"
         )
@@ -181,6 +188,8 @@ class CutMix(_Mix):
             opts["area_bounds"] = self.area_bounds
         if self.own_dominant:
             opts["own_dominant"] = True
+        if self.strategy != "auto":
+            opts["strategy"] = self.strategy
         return opts
 
 

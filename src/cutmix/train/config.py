@@ -60,6 +60,7 @@ class TrainConfig:
     channels_last: bool | None = None
     out: str = "runs/train"
     stop_after: int | None = None
+    eval_every: int = 1
     quiet: bool = False
 
     @property
@@ -103,6 +104,8 @@ class TrainConfig:
             bad("crop_padding", "a non-negative padding", self.crop_padding)
         if self.workers < 0:
             bad("workers", "a non-negative count", self.workers)
+        if self.eval_every < 1:
+            bad("eval_every", "at least 1 epoch", self.eval_every)
         if self.stop_after is not None and self.stop_after < 1:
             bad("stop_after", "at least 1 epoch", self.stop_after)
         return self

@@ -99,8 +99,13 @@ def cache_dir() -> Path:
     return Path(base) / "cutmix"
 
 
-def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(keep, held_out)``: ``round(fraction · n_c)`` of every class held out, fixed seed.
+def stratified_split(
+    y: np.ndarray, fraction: float, seed: int, *, count: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held_out)``, stratified by class, with a fixed seed.
+
+    Exactly ``count`` (default ``round(fraction · N)``) samples are held out, shared among the classes
+    in proportion to their sizes (largest remainders get the rounding).
 
     Example:
         >>> keep, held = stratified_split(np.array([0, 0, 1, 1]), 0.5, seed=0)
@@ -108,11 +113,16 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
         [0, 1]
     """
     rng = np.random.default_rng(seed)
+    classes, sizes = np.unique(y, return_counts=True)
+    total = round(fraction * len(y)) if count is None else count
+    quota = sizes * (total / len(y))
+    take = np.floor(quota).astype(np.int64)
+    order = np.argsort(-(quota - take), kind="stable")
+    take[order[: total - int(take.sum())]] += 1
     keep, held = [], []
-    for c in np.unique(y):
+    for c, k in zip(classes, take):
         idx = np.flatnonzero(y == c)
         idx = idx[rng.permutation(len(idx))]
-        k = round(fraction * len(idx))
         held.append(idx[:k])
         keep.append(idx[k:])
     return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
@@ -431,9 +441,8 @@ def load_data(
         if not 0 < train_subset <= len(train):
             raise UsageError(f"train-subset: expected 1..{len(train)}, got {train_subset}")
         if train_subset < len(train):
-            frac = 1.0 - train_subset / len(train)
-            keep, _ = stratified_split(train.y.numpy(), frac, split_seed + 1)
-            train = train.subset(keep)
+            _, chosen = stratified_split(train.y.numpy(), 0.0, split_seed + 1, count=train_subset)
+            train = train.subset(chosen)
     if len(train) == 0 or len(val) == 0:
         raise UsageError(
             f"data: expected non-empty train and validation sets, got {len(train)} and {len(val)}"

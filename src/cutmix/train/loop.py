@@ -362,7 +362,8 @@ def _train(
 
     n = len(splits.train)
     per_rank = math.ceil(n / dist.world)
-    steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
+    # A trailing batch of one is skipped (BatchNorm cannot train on one sample at 1x1).
+    steps_per_epoch = per_rank // cfg.batch_size + (per_rank % cfg.batch_size > 1 or per_rank == 1)
     start_epoch, step, history = 0, 0, []
     if resume is not None:
         load_weights(model, resume["model"], "model")
@@ -450,17 +451,25 @@ def _train(
                 dist,
                 f"warning: the training loss is not finite at epoch {epoch + 1} (lower --lr or add --warmup-epochs)",
             )
-        ev = evaluate_model(
-            model,
-            splits.val,
-            mean,
-            std,
-            num_classes,
-            device,
-            dist,
-            amp=amp,
-            channels_last=channels_last,
+        stopping = (
+            cfg.stop_after is not None
+            and epoch + 1 - start_epoch >= cfg.stop_after
+            and epoch + 1 < cfg.epochs
         )
+        ev: dict[str, Any] = {"loss": None, "acc": None, "top5": None}
+        last_eval = None
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs or stopping:
+            ev = last_eval = evaluate_model(
+                model,
+                splits.val,
+                mean,
+                std,
+                num_classes,
+                device,
+                dist,
+                amp=amp,
+                channels_last=channels_last,
+            )
         row = {
             "epoch": epoch + 1,
             "lr": opt.param_groups[0]["lr"],
@@ -474,7 +483,6 @@ def _train(
             "epoch_s": round(time.perf_counter() - t0, 3),
         }
         history.append(row)
-        last_eval = ev
         if dist.main:
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -482,17 +490,17 @@ def _train(
                 out / "last.pt",
                 _state(cfg, model, opt, epoch + 1, step, history, splits, mean, std),
             )
+        val = (
+            f"  val loss {ev['loss']:.4f}  val acc {100 * ev['acc']:.2f}%"
+            if ev["acc"] is not None
+            else ""
+        )
         _log(
             cfg,
             dist,
-            f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}"
-            f"  val acc {100 * row['val_acc']:.2f}%  ({row['epoch_s']:.1f} s)",
+            f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.4f}{val}  ({row['epoch_s']:.1f} s)",
         )
-        if (
-            cfg.stop_after is not None
-            and epoch + 1 - start_epoch >= cfg.stop_after
-            and epoch + 1 < cfg.epochs
-        ):
+        if stopping:
             stopped = True
             break
 
@@ -568,6 +576,14 @@ def _state(
     }
 
 
+def _split(order: Tensor, batch_size: int) -> list[Tensor]:
+    """Consecutive batches of ``order``; a trailing batch of one sample is dropped (unless alone)."""
+    parts = list(order.split(batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts.pop()
+    return parts
+
+
 def _batches(
     cfg: TrainConfig,
     data: Data,
@@ -587,8 +603,7 @@ def _batches(
         return
     g_aug = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment", epoch, rank))
     g_mix = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "mix", epoch, rank))
-    for start in range(0, len(order), cfg.batch_size):
-        idx = order[start : start + cfg.batch_size]
+    for idx in _split(order, cfg.batch_size):
         x, y = data.x[idx], data.y[idx]
         x = augment(x, cfg.flip, cfg.crop_padding, g_aug)
         yield x, y, g_mix if mix is not None else None
@@ -600,8 +615,7 @@ def _worker_batches(
     torch.manual_seed(derive_seed(cfg.seed, "augment", epoch, rank))  # flip/crop with 0 workers
     loader = torch.utils.data.DataLoader(
         _AugDataset(data, cfg.flip, cfg.crop_padding),
-        batch_size=cfg.batch_size,
-        sampler=order.tolist(),
+        batch_sampler=[b.tolist() for b in _split(order, cfg.batch_size)],
         num_workers=cfg.workers,
         collate_fn=_KeepLabels(
             cutmix.MixCollate(mix, seed=derive_seed(cfg.seed, "collate", epoch, rank))

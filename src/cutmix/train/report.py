@@ -98,7 +98,7 @@ def summarize(results: dict[str, list[dict[str, Any]]], arms: list[str]) -> dict
         acc = [r["final"]["val_acc"] for r in runs]
         top5 = [r["final"]["val_top5"] for r in runs]
         loss = [r["final"]["val_loss"] for r in runs]
-        best = [max(h["val_acc"] for h in r["history"]) for r in runs]
+        best = [max(h["val_acc"] for h in r["history"] if h["val_acc"] is not None) for r in runs]
         table[arm] = {
             "name": ARM_NAMES.get(arm, arm),
             "seeds": [r["config"]["seed"] for r in runs],
@@ -171,10 +171,14 @@ def plot_curves(results: dict[str, list[dict[str, Any]]], arms: list[str], path:
         n = min(len(h) for h in hist)
         ep = np.arange(1, n + 1)
         for ax, key, scale in ((axes[0], "val_acc", 100.0), (axes[1], "train_loss", 1.0)):
-            v = np.array([[h[i][key] for i in range(n)] for h in hist]) * scale
-            m, s = v.mean(0), v.std(0, ddof=1) if len(v) > 1 else np.zeros(n)
-            ax.plot(ep, m, label=ARM_NAMES.get(arm, arm))
-            ax.fill_between(ep, m - s, m + s, alpha=0.25)
+            keep = [i for i in range(n) if all(h[i][key] is not None for h in hist)]
+            v = np.array([[h[i][key] for i in keep] for h in hist], dtype=float) * scale
+            m = v.mean(0)
+            s = v.std(0, ddof=1) if len(v) > 1 else np.zeros(len(keep))
+            ax.plot(
+                ep[keep], m, marker="." if len(keep) < 30 else None, label=ARM_NAMES.get(arm, arm)
+            )
+            ax.fill_between(ep[keep], m - s, m + s, alpha=0.25)
     axes[0].set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy")
     axes[1].set(xlabel="epoch", ylabel="training loss", title="training loss (on mixed batches)")
     for ax in axes:
@@ -275,7 +279,7 @@ def run_compare(
     )
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "report.md").write_text(
-        f"# Does {', '.join(ARM_NAMES.get(a, a) for a in arms[1:])} help? ({base.data})\n\n"
+        f"# Does {' or '.join(ARM_NAMES.get(a, a) for a in arms[1:])} help? ({base.data})\n\n"
         f"Data: {summary['data'].get('description', base.data)}; {len(splits.train)} train / "
         f"{len(splits.val)} validation images ({summary['data'].get('split', '')}).\n"
         f"Recipe: model {base.model}, {base.epochs} epochs, batch {base.batch_size}, {base.optimizer} lr {base.lr} "
