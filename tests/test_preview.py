@@ -61,3 +61,34 @@ def test_label_text_uses_lambda() -> None:
     assert _label_text(["dog", "cat"], 0, 1, 0.6) == ["dog: 0.60", "cat: 0.40"]
     assert _label_text(["dog", "cat"], 0, 0, 0.3) == ["dog: 0.30 + 0.70"]
     assert _label_text(["dog", "cat"], 1, 0, 1.0) == ["cat: 1.00"]
+
+
+def test_dense_targets_are_drawn_mask_colours_and_object_boxes() -> None:
+    from cutmix.preview import TARGET_BOX_COLOR, class_color
+
+    p = _params()
+    x = torch.zeros(3, 3, 8, 8, dtype=torch.uint8)
+    masks = torch.zeros(3, 8, 8, dtype=torch.long)
+    masks[0, :, :4] = 2  # left half of image 0 is class 2; the rest background (left clear)
+    masks[0, 0, 0] = 255  # ignore: left clear
+    boxes = [torch.tensor([[4, 4, 8, 8]]), torch.zeros(0, 4, dtype=torch.long), torch.zeros(0, 4)]
+    labels = [torch.tensor([1]), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)]
+    img = render_grid(
+        x, None, p, masks=masks, target_boxes=boxes, target_labels=labels, cols=2, scale=4
+    )
+    a = np.asarray(img)[..., :3].astype(int)
+    x0, y0 = PAD + (64 - 32) // 2, PAD
+    tint = [round(0.45 * c) for c in class_color(2)]
+    assert a[y0 + 8, x0 + 2].tolist() == tint  # pixel (x=0, y=2): class 2, tinted
+    assert a[y0 + 1, x0 + 1].tolist() == [0, 0, 0]  # the ignore pixel stays clear
+    assert a[y0 + 8, x0 + 4 * 5 + 2].tolist() == [0, 0, 0]  # background stays clear
+    green = np.all(a == TARGET_BOX_COLOR, axis=-1)
+    # Object box x 4..8, y 4..8 at scale 4: its outline runs from (16, 16) to (31, 31).
+    assert green[y0 + 16, x0 + 31] and green[y0 + 31, x0 + 16]
+    assert not green[y0 + 15, x0 + 16]
+
+
+def test_dense_overlay_rejects_masks_of_another_size() -> None:
+    x = torch.zeros(3, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"masks: expected \(3, 8, 8\) class maps"):
+        render_grid(x, None, _params(), masks=torch.zeros(3, 4, 4, dtype=torch.long))

@@ -277,36 +277,6 @@ def _pair_source(perm: Tensor) -> Tensor:
     return torch.where(perm[perm] == idx, torch.minimum(perm, idx), idx)
 
 
-def _draw_lam(
-    alpha: float,
-    n: int,
-    mode: str,
-    perm: Tensor,
-    generator: torch.Generator | None,
-    device: torch.device,
-) -> Tensor:
-    """One λ per sample (float32), shared across the batch (``batch``) or each pair (``pair``)."""
-    m = 1 if mode == "batch" else n
-    lam = sample_beta(alpha, m, generator=generator, device=device)
-    if mode == "batch":
-        return lam.expand(n).clone()
-    return lam[_pair_source(perm)] if mode == "pair" else lam
-
-
-def _draw_mixed(
-    p: float, n: int, mode: str, generator: torch.Generator | None, device: torch.device
-) -> Tensor:
-    """Which samples are mixed at all: per sample, or one decision for the batch."""
-    if mode == "batch":
-        return (_uniform(1, generator, device) < p).expand(n)
-    return _uniform(n, generator, device) < p
-
-
-def _share_pairs(values: Tensor, perm: Tensor) -> Tensor:
-    """In pair mode, give both members of a mutual pair the values of the lower index."""
-    return values[_pair_source(perm)]
-
-
 def _draws(
     alpha: float,
     m: int,
