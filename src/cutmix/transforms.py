@@ -96,7 +96,55 @@ class _Mix:
         return f"{type(self).__name__}({text})"
 
 
-class CutMix(_Mix):
+class _Sampled(_Mix):
+    """Shared options of CutMix and MixUp: α, p, mode, own-dominant λ and partner weighting."""
+
+    def __init__(
+        self,
+        alpha: float,
+        num_classes: int | None,
+        p: float,
+        mode: Mode,
+        own_dominant: bool,
+        label_smoothing: float,
+        enabled: bool,
+        inplace: bool,
+        partner_weights: ClassWeights,
+    ) -> None:
+        super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.partner_weights = check_class_weights(
+            partner_weights, self.num_classes, "partner_weights"
+        )
+        self.alpha = V.check_alpha(alpha)
+        self.p = V.check_probability(p)
+        self.mode = V.check_mode(mode)
+        self.own_dominant = bool(own_dominant)
+
+    def _sampling(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
+    ) -> dict[str, Any]:
+        """Keyword arguments every sampler takes, for this batch."""
+        return {
+            "alpha": self.alpha,
+            "p": self.p,
+            "mode": self.mode,
+            "own_dominant": self.own_dominant,
+            "generator": generator,
+            "device": images.device,
+            "labels": labels if self.partner_weights is not None else None,
+            "class_weights": self.partner_weights,
+        }
+
+    def _options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"alpha": self.alpha, "p": self.p, "mode": self.mode}
+        if self.own_dominant:
+            opts["own_dominant"] = True
+        if self.partner_weights is not None:
+            opts["partner_weights"] = self.partner_weights
+        return opts
+
+
+class CutMix(_Sampled):
     """CutMix (Yun et al., 2019): paste a box from a partner; label weights = pixel fractions.
 
     Args:
@@ -140,17 +188,20 @@ class CutMix(_Mix):
         partner_weights: ClassWeights = None,
         strategy: str = "auto",
     ) -> None:
-        super().__init__(num_classes, label_smoothing, enabled, inplace)
-        self.strategy = V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
-        self.partner_weights = check_class_weights(
-            partner_weights, self.num_classes, "partner_weights"
+        super().__init__(
+            alpha,
+            num_classes,
+            p,
+            mode,
+            own_dominant,
+            label_smoothing,
+            enabled,
+            inplace,
+            partner_weights,
         )
-        self.alpha = V.check_alpha(alpha)
-        self.p = V.check_probability(p)
-        self.mode = V.check_mode(mode)
+        self.strategy = V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
         self.placement = V.check_placement(placement)
         self.area_bounds = V.check_area_bounds(area_bounds)
-        self.own_dominant = bool(own_dominant)
 
     def sample(
         self,
@@ -169,31 +220,22 @@ class CutMix(_Mix):
         return sample_cutmix(
             images.shape[0],
             tuple(images.shape[-2:]),
-            alpha=self.alpha,
-            p=self.p,
-            mode=self.mode,  # type: ignore[arg-type]
             placement=self.placement,  # type: ignore[arg-type]
             area_bounds=self.area_bounds,
-            own_dominant=self.own_dominant,
-            generator=generator,
-            device=images.device,
-            labels=labels if self.partner_weights is not None else None,
-            class_weights=self.partner_weights,
+            **self._sampling(images, generator, labels),
         )
 
     def _options(self) -> dict[str, Any]:
-        opts: dict[str, Any] = {"alpha": self.alpha, "p": self.p, "mode": self.mode}
+        opts = super()._options()
         opts["placement"] = self.placement
         if self.area_bounds is not None:
             opts["area_bounds"] = self.area_bounds
-        if self.own_dominant:
-            opts["own_dominant"] = True
         if self.strategy != "auto":
             opts["strategy"] = self.strategy
         return opts
 
 
-class MixUp(_Mix):
+class MixUp(_Sampled):
     """MixUp (Zhang et al., 2018): blend two images with weight λ ~ Beta(alpha, alpha).
 
     Example:
@@ -216,14 +258,17 @@ class MixUp(_Mix):
         inplace: bool = False,
         partner_weights: ClassWeights = None,
     ) -> None:
-        super().__init__(num_classes, label_smoothing, enabled, inplace)
-        self.partner_weights = check_class_weights(
-            partner_weights, self.num_classes, "partner_weights"
+        super().__init__(
+            alpha,
+            num_classes,
+            p,
+            mode,
+            own_dominant,
+            label_smoothing,
+            enabled,
+            inplace,
+            partner_weights,
         )
-        self.alpha = V.check_alpha(alpha)
-        self.p = V.check_probability(p)
-        self.mode = V.check_mode(mode)
-        self.own_dominant = bool(own_dominant)
 
     def sample(
         self,
@@ -240,20 +285,8 @@ class MixUp(_Mix):
         if not self.enabled:
             return self._identity(images, boxes=False)
         return sample_mixup(
-            images.shape[0],
-            tuple(images.shape[-2:]),
-            alpha=self.alpha,
-            p=self.p,
-            mode=self.mode,  # type: ignore[arg-type]
-            own_dominant=self.own_dominant,
-            generator=generator,
-            device=images.device,
-            labels=labels if self.partner_weights is not None else None,
-            class_weights=self.partner_weights,
+            images.shape[0], tuple(images.shape[-2:]), **self._sampling(images, generator, labels)
         )
-
-    def _options(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "p": self.p, "mode": self.mode}
 
 
 def _merge(choice: Tensor, params: Sequence[MixParams], size: tuple[int, int]) -> MixParams:
@@ -269,7 +302,11 @@ def _merge(choice: Tensor, params: Sequence[MixParams], size: tuple[int, int]) -
     boxes = torch.stack([q.boxes if q.boxes is not None else zeros for q in params])[choice, rows]
     blend = None
     if not all(is_box):
-        blend = torch.tensor([not b for b in is_box], device=choice.device)[choice]
+        flags = torch.zeros(len(params), dtype=torch.bool, device=choice.device)
+        for k, has_box in enumerate(is_box):
+            if not has_box:
+                flags[k] = True  # a device-side fill, not a host-to-device copy
+        blend = flags[choice]
     return MixParams(perm=perm, lam=lam, boxes=boxes, size=size, blend=blend)
 
 
@@ -342,7 +379,9 @@ class RandomMix(_Mix):
         if not self.enabled:
             return self._identity(images, boxes=True)
         n, dev = images.shape[0], images.device
-        weights = torch.tensor(self.p, device=dev)
+        weights = torch.empty(len(self.p), device=dev)
+        for k, w in enumerate(self.p):
+            weights[k] = w  # device-side fills: a host-to-device copy would sync on CUDA
         if self.choose == "batch" and dev.type == "cpu":
             k = int(torch.multinomial(weights, 1, generator=generator))
             return self.transforms[k].sample(images, generator=generator, labels=labels)
