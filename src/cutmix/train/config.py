@@ -45,7 +45,7 @@ class TrainConfig:
     flip: bool = False
     crop_padding: int = 0
     # mixing
-    mix: str = "none"
+    mix: str = "cutmix"
     alpha: float = 1.0
     mixup_alpha: float = 0.2
     p: float = 0.5
@@ -119,12 +119,13 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def to_args(self) -> list[str]:
-        """The ``cutmix train`` flags that reproduce this config (defaults left out)."""
+        """The ``cutmix train`` flags that reproduce this config (defaults left out, but ``--mix``
+        always written: it is what a reader of a command looks for first)."""
         default = TrainConfig()
         args: list[str] = []
         for f in fields(self):
             v, d = getattr(self, f.name), getattr(default, f.name)
-            if v == d or f.name in ("quiet",):
+            if (v == d and f.name != "mix") or f.name in ("quiet",):
                 continue
             flag = "--" + f.name.replace("_", "-")
             if isinstance(v, bool):
