@@ -9,22 +9,9 @@ from hypothesis import strategies as st
 
 import cutmix
 from cutmix.dense import MixedBoxes, cut_boxes
+from helpers import hand_params
 
-
-def P(perm, boxes, size, lam=None, blend=None):
-    boxes_t = None if boxes is None else torch.tensor(boxes, dtype=torch.int64)
-    n = len(perm)
-    if lam is None:
-        h, w = size
-        area = (boxes_t[:, 2] - boxes_t[:, 0]) * (boxes_t[:, 3] - boxes_t[:, 1])
-        lam = (1 - area.double() / (h * w)).float()
-    return cutmix.MixParams(
-        perm=torch.tensor(perm),
-        lam=torch.as_tensor(lam, dtype=torch.float32).reshape(n),
-        boxes=boxes_t,
-        size=size,
-        blend=None if blend is None else torch.tensor(blend),
-    )
+P = hand_params
 
 
 def T(rows, dtype=torch.int64):

@@ -9,20 +9,9 @@ from hypothesis import strategies as st
 
 import cutmix
 from cutmix.dense import DenseMix, cut_boxes, cut_masks, mix_batch
+from helpers import hand_params
 
-
-def P(perm, boxes, size, lam=None):
-    boxes_t = None if boxes is None else torch.tensor(boxes, dtype=torch.int64)
-    if lam is None:
-        h, w = size
-        area = (boxes_t[:, 2] - boxes_t[:, 0]) * (boxes_t[:, 3] - boxes_t[:, 1])
-        lam = (1 - area.double() / (h * w)).float()
-    return cutmix.MixParams(
-        perm=torch.tensor(perm),
-        lam=torch.as_tensor(lam, dtype=torch.float32),
-        boxes=boxes_t,
-        size=size,
-    )
+P = hand_params
 
 
 def _detection_batch(g, n=3, h=6, w=8):

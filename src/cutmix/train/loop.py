@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -392,6 +393,18 @@ def _train(
         tqdm = None
 
     stopped = False
+    evaluate = functools.partial(
+        evaluate_model,
+        model,
+        splits.val,
+        mean,
+        std,
+        num_classes,
+        device,
+        dist,
+        amp=amp,
+        channels_last=channels_last,
+    )
     last_eval: dict[str, Any] | None = None
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -459,17 +472,7 @@ def _train(
         ev: dict[str, Any] = {"loss": None, "acc": None, "top5": None}
         last_eval = None
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs or stopping:
-            ev = last_eval = evaluate_model(
-                model,
-                splits.val,
-                mean,
-                std,
-                num_classes,
-                device,
-                dist,
-                amp=amp,
-                channels_last=channels_last,
-            )
+            ev = last_eval = evaluate()
         row = {
             "epoch": epoch + 1,
             "lr": opt.param_groups[0]["lr"],
@@ -504,20 +507,7 @@ def _train(
             stopped = True
             break
 
-    if last_eval is not None:
-        final = last_eval
-    else:
-        final = evaluate_model(
-            model,
-            splits.val,
-            mean,
-            std,
-            num_classes,
-            device,
-            dist,
-            amp=amp,
-            channels_last=channels_last,
-        )
+    final = last_eval if last_eval is not None else evaluate()
     result = {
         "config": cfg.to_dict(),
         "history": history,

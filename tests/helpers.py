@@ -1,0 +1,32 @@
+"""Helpers shared by the test modules (imported as ``from helpers import ...``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+import cutmix
+
+
+def hand_params(
+    perm: Sequence[int],
+    boxes: Sequence[Sequence[int]] | None,
+    size: tuple[int, int] | None,
+    lam: Sequence[float] | torch.Tensor | None = None,
+    blend: Sequence[bool] | None = None,
+) -> cutmix.MixParams:
+    """Hand-built :class:`cutmix.MixParams`; ``lam`` defaults to the kept-pixel fraction of the boxes."""
+    boxes_t = None if boxes is None else torch.tensor(boxes, dtype=torch.int64)
+    if lam is None:
+        assert boxes_t is not None and size is not None
+        h, w = size
+        area = (boxes_t[:, 2] - boxes_t[:, 0]) * (boxes_t[:, 3] - boxes_t[:, 1])
+        lam = (1 - area.double() / (h * w)).float()
+    return cutmix.MixParams(
+        perm=torch.tensor(perm),
+        lam=torch.as_tensor(lam, dtype=torch.float32).reshape(len(perm)),
+        boxes=boxes_t,
+        size=size,
+        blend=None if blend is None else torch.tensor(blend),
+    )
