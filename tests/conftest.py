@@ -10,6 +10,8 @@ from hypothesis import settings
 
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
 settings.register_profile("dev", max_examples=30, deadline=None)
+# A long, randomised hunt for rare cases: HYPOTHESIS_PROFILE=thorough pytest tests
+settings.register_profile("thorough", max_examples=600, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # The suite works on small tensors: intra-op threads only add barrier waits (on a busy 2-core
