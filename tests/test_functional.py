@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cutmix
@@ -304,6 +304,35 @@ def test_mix_labels_float_and_multi_hot_hand_built():
     hot = torch.tensor([[True, False, True], [False, True, True]])
     assert mix_labels(hot, p).tolist() == [[0.75, 0.25, 1.0], [0.5, 0.5, 1.0]]
     assert mix_labels(hot.half(), p).tolist() == [[0.75, 0.25, 1.0], [0.5, 0.5, 1.0]]
+
+
+@settings(deadline=None)
+@given(
+    n=st.integers(1, 9),
+    k=st.integers(1, 6),
+    eps=st.sampled_from([0.0, 0.25]),
+    soft=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_mix_labels_out_buffer_is_overwritten_bitwise(n, k, eps, soft, seed):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, k, (n,), generator=g)
+    if soft:
+        labels = torch.rand(n, k, generator=g)
+    p = MixParams(
+        perm=torch.randint(0, n, (n,), generator=g),
+        lam=torch.rand(n, generator=g),
+        boxes=None,
+        size=None,
+    )
+    expected = mix_labels(labels, p, k, label_smoothing=eps)
+    buf = torch.full((n, k), float("nan"))  # stale content must not leak into the result
+    got = mix_labels(labels, p, k, label_smoothing=eps, out=buf)
+    assert got.data_ptr() == buf.data_ptr()
+    assert torch.equal(buf, expected)
+    if soft:  # the buffer may be the labels themselves: the partner rows are read first
+        own = labels.clone()
+        assert torch.equal(mix_labels(own, p, k, label_smoothing=eps, out=own), expected)
 
 
 def test_apply_images_blend_path_hand_built():

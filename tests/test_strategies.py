@@ -82,6 +82,41 @@ def test_strategy_equals_reference_bitwise(strategy: str, case) -> None:
     assert torch.equal(work, expected)
 
 
+@given(case=cases(), samples_per_chunk=st.integers(1, 4))
+def test_masked_chunks_cover_the_batch(case, samples_per_chunk: int) -> None:
+    # The CPU masked kernel works through the batch in chunks of _CHUNK_BYTES; with a few samples
+    # per chunk every boundary case (one sample, a short last chunk, partners in other chunks) runs.
+    images, p = case
+    expected = reference_cut(images, p.perm, p.boxes)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(F, "_CHUNK_BYTES", samples_per_chunk * images[0].numel() * images.element_size())
+        assert torch.equal(F.cut_images(images, p, strategy="masked"), expected)
+        out = torch.full_like(images, 3)
+        F.cut_images(images, p, out=out, strategy="masked")
+        assert torch.equal(out, expected)
+        work = images.clone()
+        F.cut_images(work, p, inplace=True, strategy="masked")
+        assert torch.equal(work, expected)
+
+
+def test_masked_out_in_another_memory_format() -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 3, 6, 7, generator=g)
+    p = cutmix.sample_cutmix(5, (6, 7), generator=g)
+    expected = reference_cut(x, p.perm, p.boxes)
+    for src, dst in (
+        (x, torch.channels_last),
+        (x.contiguous(memory_format=torch.channels_last), None),
+    ):
+        out = torch.empty_like(x, memory_format=dst or torch.contiguous_format)
+        assert F.cut_images(src, p, out=out, strategy="masked").data_ptr() == out.data_ptr()
+        assert torch.equal(out, expected)
+    # Neither W nor C innermost: the kernel falls back to where() and is still exact.
+    odd = x.permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
+    assert odd.stride(-1) != 1 and odd.stride(1) != 1
+    assert torch.equal(F.cut_images(odd, p, strategy="masked"), expected)
+
+
 def test_inplace_cycle_with_overlapping_boxes() -> None:
     # A 3-cycle whose boxes all overlap: an in-place paste that overwrote before reading would
     # propagate one sample's pixels around the cycle.

@@ -125,6 +125,15 @@ def test_float_labels_of_wrong_width():
         mix_labels(torch.rand(4), P)
 
 
+def test_mix_labels_out_buffer_checked():
+    with raises(ValueError, "out: expected a float32 tensor of shape (4, 3) on cpu, got Tensor of"):
+        mix_labels(Y, P, 3, out=torch.zeros(4, 2))
+    with raises(ValueError, "out: expected a float32 tensor of shape (4, 3) on cpu"):
+        mix_labels(Y, P, 3, out=torch.zeros(4, 3, dtype=torch.float64))
+    with raises(TypeError, "out: expected a torch.Tensor, got"):
+        mix_labels(Y, P, 3, out=[[0.0] * 3] * 4)
+
+
 def test_num_classes_missing_for_class_ids():
     msg = "num_classes: expected an int when labels are class ids, got None"
     with raises(ValueError, msg):

@@ -192,12 +192,23 @@ def check_labels(
     return num_classes
 
 
+def check_targets_out(out: Any, batch_size: int, num_classes: int, device: torch.device) -> None:
+    """An ``out=`` buffer for soft targets: float32 ``(N, C)`` on the labels' device."""
+    out = check_tensor(out, "out")
+    if out.shape != (batch_size, num_classes) or out.dtype != torch.float32 or out.device != device:
+        fail(
+            "out",
+            f"a float32 tensor of shape ({batch_size}, {num_classes}) on {device}",
+            describe(out),
+        )
+
+
 def check_class_range(labels: Tensor, num_classes: int, name: str = "labels") -> None:
     """Class ids in ``[0, num_classes)``; eager on CPU, an async device assert elsewhere."""
     if _compiling() or labels.numel() == 0:
         return
     if labels.device.type == "cpu":
-        lo, hi = int(labels.min()), int(labels.max())
+        lo, hi = (int(v) for v in torch.aminmax(labels))
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
             fail(name, f"class ids in [0, {num_classes})", f"class id {bad}")

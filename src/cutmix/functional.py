@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable
 from typing import Literal
@@ -79,20 +80,20 @@ def _pick_strategy(images: Tensor, strategy: str) -> str:
         return strategy
     if images.device.type != "cpu" or torch.compiler.is_compiling() or _needs_grad(images):
         return "masked"
-    # On CPU a box-slice loop costs ~5-10 µs of Python per sample but touches only the bytes it
-    # must; the vectorised bit-select costs ~3.5x copy per byte (uint8: ~4.5x, but its per-sample
-    # slice copies are slow too). Measured crossovers (benchmarks/RESULTS.md): f32 at ~3×64² (a tie
-    # there), uint8 between 3×96² and 3×112².
+    # On CPU a box-slice loop costs ~3-5 µs of Python per sample but touches only the bytes it
+    # must; the vectorised integer select costs ~2.5-3.5x copy (gather + two passes + the mask).
+    # Measured crossovers (2026-11-29, N=128, alternated in one process): f32 at ~3×64² (a tie
+    # there), uint8 between 3×112² (masked 3.9x, loop 4.2x copy) and 3×128² (3.6x vs 3.5x).
     limit = _LOOP_MIN_SAMPLE_NUMEL_U8 if images.element_size() == 1 else _LOOP_MIN_SAMPLE_NUMEL
     return "loop" if images[0].numel() >= limit else "masked"
 
 
 _LOOP_MIN_SAMPLE_NUMEL = 12288
-_LOOP_MIN_SAMPLE_NUMEL_U8 = 32768
+_LOOP_MIN_SAMPLE_NUMEL_U8 = 43200  # 3×120²
 
 
 def _cut_masked(images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool) -> Tensor:
-    """One vectorised select: ``where(box, images[perm], images)``; no host sync, compiles."""
+    """A vectorised select ``where(box, images[perm], images)``; no host sync, compiles."""
     assert params.boxes is not None
     return _masked_kernel(images, params.perm, params.boxes, dest, inplace)
 
@@ -102,8 +103,10 @@ def _masked_kernel(
 ) -> Tensor:
     """The body of :func:`_cut_masked` on plain tensors (what the "compiled" strategy compiles)."""
     eager = not (torch.compiler.is_compiling() or _needs_grad(images))
-    if eager and images.device.type == "cpu" and images.element_size() in _BITS:
-        return _select_bits(images, perm, boxes, dest, inplace)
+    if eager and images.device.type == "cpu":
+        done = _select_int(images, perm, boxes, dest, inplace)
+        if done is not None:
+            return done
     h, w = images.shape[-2:]
     rows = torch.arange(h, device=boxes.device)
     cols = torch.arange(w, device=boxes.device)
@@ -129,45 +132,73 @@ def _masked_kernel(
     return torch.where(mask, src, images, out=dest)
 
 
-# Integer dtype of each element size: the bit-select below works on any dtype's raw bits.
-_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+# Bytes of images per chunk of _select_int: a chunk's gathered partners and its slice of the batch
+# stay in a core's L2 cache (>= 1 MiB on current x86/ARM server cores) between the two passes.
+_CHUNK_BYTES = 1 << 19
 
 
-def _select_bits(
+@functools.lru_cache(maxsize=4)
+def _profile_table(length: int, dtype: torch.dtype) -> Tensor:
+    """``table[k, c] = 1 if c < k else 0``, shape ``(length + 1, length)``: box profiles by lookup."""
+    coord = torch.arange(length)
+    return (coord[None, :] < torch.arange(length + 1)[:, None]).to(dtype)
+
+
+def _select_int(
     images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
-) -> Tensor:
-    """CPU eager select on raw bits: ``out = x ^ ((x ^ x[perm]) & m)``, ``m`` all ones in the box.
+) -> Tensor | None:
+    """CPU eager select in integer arithmetic on the raw bytes: ``out = x + (x[perm] - x) · m``.
 
-    Bitwise the same as ``where(mask, x[perm], x)`` for every bit pattern (NaN, -0.0 included), but
-    PyTorch's CPU ``where`` is a scalar loop (~1.2 ns/element) while the three bitwise passes are
-    vectorised: 256x3x32² f32 goes from ~3.7x to ~2.5x copy (benchmarks/RESULTS.md).
+    ``m`` is 1 inside the box and 0 outside. The arithmetic runs on a uint8 (1-byte dtypes) or int16
+    view of the bytes, whose wrap-around is well defined, so every bit pattern (NaN payloads, -0.0)
+    is moved exactly: bitwise ``where(mask, x[perm], x)``. PyTorch's CPU ``where`` is a scalar loop
+    (~1.2 ns/element); ``sub`` and ``addcmul`` are vectorised. The batch goes in chunks of
+    ``_CHUNK_BYTES`` so that gathered partners stay in cache between the two passes: at f32
+    256x3x32² this is ~30 % faster than three bitwise passes over the whole batch
+    (benchmarks/RESULTS.md). Returns None for layouts it does not handle (the caller uses ``where``).
     """
-    it = _BITS[images.element_size()]
-    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
-    # Both 1-D profiles in one go: (N, 2, L) for x then y (few ops: at 32² they cost as much as a
-    # pass over the batch). Then the (N, 1, H, W) mask of all-ones / zero integers: -1 is all ones
-    # in two's complement (255 for uint8).
-    coord = torch.arange(max(h, w), device=boxes.device)
-    corners = boxes.reshape(n, 2, 2, 1)
-    inside = ((coord >= corners[:, 0]) & (coord < corners[:, 1])).to(it).neg_()
-    m = (inside[:, 1, :h, None] & inside[:, 0, None, :w]).unsqueeze(1)
-    x = images.view(it)
-    src = images.index_select(0, perm)  # private: may be overwritten
-    t = src.view(it)
-    if inplace:
-        x.bitwise_xor_(t.bitwise_xor_(x).bitwise_and_(m))
-        return images
-    if dest is None and src.stride() == images.stride():
-        dest = src  # one allocation: the gathered batch becomes the output
-    elif dest is None:
-        dest = torch.empty_like(images)
-    d = dest.view(it)
-    if dest is not src:
-        torch.bitwise_xor(t, x, out=d)
+    # The view to a narrower integer type needs the innermost dimension contiguous: W for NCHW,
+    # C for channels_last (then the batch is processed as N, H, W, C).
+    if images.stride(-1) == 1:
+        order = (0, 1, 2, 3)
+    elif images.stride(1) == 1:
+        order = (0, 2, 3, 1)
     else:
-        d.bitwise_xor_(x)
-    d.bitwise_and_(m).bitwise_xor_(x)
-    return dest
+        return None
+    it = torch.uint8 if images.element_size() == 1 else torch.int16
+    wide = images.element_size() // it.itemsize  # integers per element
+    x = images.permute(order).view(it)
+    n, h, w = images.shape[0], images.shape[2], images.shape[3]
+    channels_last = order[-1] == 1
+    # Mask from two 1-D profiles looked up in a cached table. In NCHW each element is `wide`
+    # integers along W, so the column profile runs over W * wide integer columns.
+    cols_per_pixel = 1 if channels_last else wide
+    length = max(h, w * cols_per_pixel)
+    corners = boxes if cols_per_pixel == 1 else boxes * boxes.new_tensor([wide, 1, wide, 1])
+    ends = _profile_table(length, it).index_select(0, corners.reshape(-1)).view(n, 2, 2, length)
+    prof = ends[:, 1] - ends[:, 0]  # (N, x/y, length): 1 in [lo, hi)
+    m = prof[:, 1, :h, None] * prof[:, 0, None, : w * cols_per_pixel]
+    m = m.unsqueeze(-1) if channels_last else m.unsqueeze(1)
+    step = max(1, _CHUNK_BYTES // max(1, images[0].numel() * images.element_size()))
+    if inplace:
+        src = x.index_select(0, perm)  # every partner read before anything is written
+        for a in range(0, n, step):
+            t = src[a : a + step]
+            xa = x[a : a + step]
+            xa.addcmul_(t.sub_(xa), m[a : a + step])
+        return images
+    target = dest if dest is not None else torch.empty_like(images)
+    d = target.permute(order)
+    if d.stride(-1) != 1:  # an out= buffer in another memory format: compute, then copy
+        return target.copy_(_select_int(images, perm, boxes, None, False))  # type: ignore[arg-type]
+    d = d.view(it)
+    tmp = torch.empty((min(step, n), *x.shape[1:]), dtype=it)
+    for a in range(0, n, step):
+        t = tmp[: min(step, n - a)]
+        torch.index_select(x, 0, perm[a : a + step], out=t)
+        xa = x[a : a + step]
+        torch.addcmul(xa, t.sub_(xa), m[a : a + step], out=d[a : a + step])
+    return target
 
 
 _COMPILED: dict[tuple[object, ...], Callable[..., Tensor]] = {}
@@ -317,15 +348,16 @@ def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) ->
         if dsts:
             torch._foreach_copy_(dsts, srcs)
         return images
-    sample = images.shape[1:]
     d0, *d_rest = dest.stride()
     d_off, dh, dw = dest.storage_offset(), d_rest[1], d_rest[2]
     dview = dest.as_strided
+    # The whole-sample views in one C++ call each (~0.7 µs a view instead of ~1.5 µs).
+    own_dst, own_src = dest.unbind(0), images.unbind(0)
     for i in _partner_order(perm):
         x1, y1, x2, y2 = boxes[i]
         j = perm[i]
-        dsts.append(dview(sample, d_rest, d_off + i * d0))
-        srcs.append(view(sample, s_rest, s_off + i * s0))
+        dsts.append(own_dst[i])
+        srcs.append(own_src[i])
         if x2 > x1 and y2 > y1 and j != i:
             # Pasted right after the own copy, while that sample is still in cache.
             size = (c, y2 - y1, x2 - x1)
@@ -348,8 +380,8 @@ def cut_images(
     Pixels outside the box are the sample's own, pixels inside its partner's, bitwise. Returns a new
     tensor unless ``inplace=True`` (then ``images`` itself is written) or ``out`` is given (a
     preallocated buffer like ``images``, reused across steps). ``strategy`` picks the kernel:
-    ``"loop"`` copies box slices (CPU, eager), ``"masked"`` one vectorised ``where`` (any device,
-    ``torch.compile``), ``"auto"`` the faster for the shape and device. All give identical results.
+    ``"loop"`` copies box slices (CPU, eager), ``"masked"`` a vectorised select over the batch
+    (any device, ``torch.compile``), ``"auto"`` the faster for the shape and device. All give identical results.
     ``"compiled"`` (opt-in, never chosen by ``"auto"``) runs the masked kernel through
     ``torch.compile`` (inductor), which fuses gather, mask and select into one pass: the fastest
     kernel for small images on CPU, at the price of one compilation per input shape, dtype, layout
@@ -478,12 +510,16 @@ def mix_labels(
     num_classes: int | None = None,
     *,
     label_smoothing: float = 0.0,
+    out: Tensor | None = None,
 ) -> Tensor:
     """Float32 soft targets ``λ · y + (1 - λ) · y[perm]``, optionally smoothed afterwards.
 
     ``labels`` are int class ids ``(N,)`` (then ``num_classes`` is required) or ``(N, C)``
     probabilities / multi-hot (any float or bool dtype). Rows sum to 1 for class ids and
-    probabilities. Smoothing maps ``t`` to ``(1 - ε) · t + ε / C``.
+    probabilities. Smoothing maps ``t`` to ``(1 - ε) · t + ε / C``. ``out`` is an optional
+    float32 ``(N, C)`` buffer reused across steps (it is overwritten and returned): at many classes
+    the targets are mostly the time it takes to write ``N · C`` floats, and a reused buffer saves
+    the fresh pages a new one gets from the allocator.
 
     Example:
         >>> p = MixParams(perm=torch.tensor([1, 0]), lam=torch.tensor([0.75, 1.0]), boxes=None,
@@ -501,31 +537,36 @@ def mix_labels(
             f"params on {labels.device} (where the labels are)",
             f"on {params.perm.device}",
         )
+    if out is not None:
+        V.check_targets_out(out, n, classes, labels.device)
     lam = params.lam.view(-1, 1)
     if labels.is_floating_point() or labels.dtype == torch.bool:
         y = labels.to(torch.float32)
-        out = y * lam + y.index_select(0, params.perm) * (1 - lam)
+        partner_part = y.index_select(0, params.perm) * (1 - lam)  # before out= may overwrite y
+        mixed = torch.mul(y, lam, out=out).add_(partner_part)
         if label_smoothing:
-            out.mul_(1.0 - label_smoothing).add_(label_smoothing / classes)
-        return out
-    # Class ids: one fused scatter of both weights into a buffer already holding the smoothing
+            mixed.mul_(1.0 - label_smoothing).add_(label_smoothing / classes)
+        return mixed
+    y = labels.view(-1, 1).long()
+    partner = y.index_select(0, params.perm)
+    if out is None:
+        out = torch.empty(n, classes, dtype=torch.float32, device=labels.device)
+    if not label_smoothing:
+        # Two scatters of N values: λ at the own class, then 1 - λ added at the partner's. A row
+        # whose partner has the same class gets exactly λ + (1 - λ).
+        return out.zero_().scatter_(1, y, lam).scatter_add_(1, partner, 1 - lam)
+    # Smoothed: one fused scatter of both weights into a buffer already holding the smoothing
     # floor. A row whose partner has the same class gets its weights summed first, so every entry
     # is bitwise ``(λ·onehot(y) + (1-λ)·onehot(y[perm]))·(1-ε) + ε/C`` computed in that order.
-    y = labels.long().view(-1, 1)
-    idx = torch.cat([y, y.index_select(0, params.perm)], dim=1)
-    same = idx[:, :1] == idx[:, 1:]
+    idx = torch.cat([y, partner], dim=1)
+    same = y == partner
     other = 1 - lam
     weights = torch.cat(
         [torch.where(same, lam + other, lam), torch.where(same, torch.zeros_like(lam), other)],
         dim=1,
     )
-    if label_smoothing:
-        weights = weights * (1.0 - label_smoothing)
-        out = torch.full(
-            (n, classes), label_smoothing / classes, dtype=torch.float32, device=labels.device
-        )
-    else:
-        out = torch.zeros(n, classes, dtype=torch.float32, device=labels.device)
+    weights = weights * (1.0 - label_smoothing)
+    out.fill_(label_smoothing / classes)
     return out.scatter_add_(1, idx, weights)
 
 
