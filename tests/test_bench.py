@@ -56,6 +56,19 @@ def test_goals_are_evaluated_from_rows() -> None:
     assert peer["met"] and peer["measured"] == pytest.approx(31 / 40)
 
 
+def test_ratios_pair_the_rounds() -> None:
+    # Round k of every case is compared with round k of the reference: a machine that slows down
+    # for a round slows both. Ratios per round 2, 1, 2 -> 2 (the ratio of medians would be 4/3).
+    ref = bench.Row("targets", "N=1 C=2", "copy_", 3.0, 3, "ref", times_ms=[1.0, 4.0, 3.0])
+    row = bench.Row("targets", "N=1 C=2", "mix_labels", 4.0, 3, times_ms=[2.0, 4.0, 6.0])
+    short = bench.Row("targets", "N=1 C=2", "slow", 8.0, 1, times_ms=[8.0])  # budget-capped
+    bare = bench.Row("targets", "N=1 C=2", "no rounds", 6.0, 3)
+    bench._ratios([ref, row, short, bare])
+    assert row.ratios["copy"] == pytest.approx(2.0)
+    assert short.ratios["copy"] == pytest.approx(8.0)  # paired with round 0 only
+    assert bare.ratios["copy"] == pytest.approx(2.0)  # no per-round times: ratio of medians
+
+
 def test_bad_device_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
