@@ -445,7 +445,15 @@ def bench_train(timer: Timer, n: int, device: torch.device, tiny: bool) -> list[
         images, targets = mix(x, y, generator=g)
         step(images, targets)
 
-    res = timer.run({"step without CutMix": lambda: step(x, y), "step with CutMix": with_cutmix})
+    res = timer.run(
+        {
+            "step without CutMix": lambda: step(x, y),
+            "step with CutMix": with_cutmix,
+            # The step itself costs the same on mixed images with soft targets (measured): its
+            # extra time is this call, which is timed far more precisely than a step (±10 %).
+            "CutMix call alone": lambda: mix(x, y, generator=g),
+        }
+    )
     rows = [
         Row("train", f"{name}, batch {n}", k, 1e3 * t, cnt, times_ms=_ms(timer, k))
         for k, (t, cnt) in res.items()
@@ -637,12 +645,23 @@ def goals(rows: list[Row]) -> list[dict[str, Any]]:
         val = r.ratios["without"]
         out.append(
             {
-                "goal": "SGD step with/without CutMix",
+                "goal": "SGD step with/without CutMix (paired rounds)",
                 "measured": val,
                 "target": 1.03,
                 "met": val <= 1.03,
             }
         )
+        alone = _find(rows, "train", "", "CutMix call alone")
+        if alone is not None:
+            val = 1.0 + alone.ratios["without"]
+            out.append(
+                {
+                    "goal": "SGD step with/without CutMix (1 + CutMix call / step)",
+                    "measured": val,
+                    "target": 1.03,
+                    "met": val <= 1.03,
+                }
+            )
     for shape in sorted({r.shape for r in rows if r.section == "images"}):
         section = [r for r in rows if r.section == "images" and r.shape == shape]
         peers = [r for r in section if r.kind == "peer" and r.n]
