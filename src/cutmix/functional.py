@@ -182,22 +182,20 @@ def _select_int(
     step = max(1, _CHUNK_BYTES // max(1, images[0].numel() * images.element_size()))
     if inplace:
         src = x.index_select(0, perm)  # every partner read before anything is written
-        for a in range(0, n, step):
-            t = src[a : a + step]
-            xa = x[a : a + step]
-            xa.addcmul_(t.sub_(xa), m[a : a + step])
+        for t, xa, ma in zip(src.split(step), x.split(step), m.split(step)):
+            xa.addcmul_(t.sub_(xa), ma)
         return images
     target = dest if dest is not None else torch.empty_like(images)
     d = target.permute(order)
     if d.stride(-1) != 1:  # an out= buffer in another memory format: compute, then copy
         return target.copy_(_select_int(images, perm, boxes, None, False))  # type: ignore[arg-type]
-    d = d.view(it)
     tmp = torch.empty((min(step, n), *x.shape[1:]), dtype=it)
-    for a in range(0, n, step):
-        t = tmp[: min(step, n - a)]
-        torch.index_select(x, 0, perm[a : a + step], out=t)
-        xa = x[a : a + step]
-        torch.addcmul(xa, t.sub_(xa), m[a : a + step], out=d[a : a + step])
+    for pc, xa, ma, da in zip(
+        perm.split(step), x.split(step), m.split(step), d.view(it).split(step)
+    ):
+        t = tmp if pc.shape[0] == tmp.shape[0] else tmp[: pc.shape[0]]
+        torch.index_select(x, 0, pc, out=t)
+        torch.addcmul(xa, t.sub_(xa), ma, out=da)
     return target
 
 
