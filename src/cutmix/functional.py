@@ -154,8 +154,8 @@ def _select_int(
     is moved exactly: bitwise ``where(mask, x[perm], x)``. PyTorch's CPU ``where`` is a scalar loop
     (~1.2 ns/element); ``sub`` and ``addcmul`` are vectorised. The batch goes in chunks of
     ``_CHUNK_BYTES`` so that gathered partners stay in cache between the two passes: at f32
-    256x3x32² this is ~30 % faster than three bitwise passes over the whole batch
-    (benchmarks/RESULTS.md). Returns None for layouts it does not handle (the caller uses ``where``).
+    256x3x32² 10-30 % faster than three bitwise passes over the whole batch (benchmarks/RESULTS.md,
+    "What changed"). Returns None for layouts it does not handle (the caller uses ``where``).
     """
     # The view to a narrower integer type needs the innermost dimension contiguous: W for NCHW,
     # C for channels_last (then the batch is processed as N, H, W, C).
