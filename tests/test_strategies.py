@@ -99,6 +99,24 @@ def test_masked_chunks_cover_the_batch(case, samples_per_chunk: int) -> None:
         assert torch.equal(work, expected)
 
 
+@given(case=cases())
+def test_one_box_for_the_whole_batch(case) -> None:
+    # mode="batch" gives every sample the same box: the CPU masked path then copies the batch and
+    # gathers the box once. Same result as the reference for any partner map, also in place.
+    images, p = case
+    boxes = p.boxes[:1].expand_as(p.boxes).contiguous()
+    p = MixParams(perm=p.perm, lam=p.lam, boxes=boxes, size=p.size)
+    expected = reference_cut(images, p.perm, boxes)
+    for strategy in FORCED:
+        assert torch.equal(F.cut_images(images, p, strategy=strategy), expected)
+        out = torch.full_like(images, 5)
+        assert F.cut_images(images, p, out=out, strategy=strategy).data_ptr() == out.data_ptr()
+        assert torch.equal(out, expected)
+        work = images.clone()
+        F.cut_images(work, p, inplace=True, strategy=strategy)
+        assert torch.equal(work, expected)
+
+
 def test_masked_out_in_another_memory_format() -> None:
     g = torch.Generator().manual_seed(3)
     x = torch.rand(5, 3, 6, 7, generator=g)

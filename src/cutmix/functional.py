@@ -104,7 +104,9 @@ def _masked_kernel(
     """The body of :func:`_cut_masked` on plain tensors (what the "compiled" strategy compiles)."""
     eager = not (torch.compiler.is_compiling() or _needs_grad(images))
     if eager and images.device.type == "cpu":
-        done = _select_int(images, perm, boxes, dest, inplace)
+        done = _same_box(images, perm, boxes, dest, inplace)
+        if done is None:
+            done = _select_int(images, perm, boxes, dest, inplace)
         if done is not None:
             return done
     h, w = images.shape[-2:]
@@ -130,6 +132,27 @@ def _masked_kernel(
         # Reuse the gathered batch as the output when it has the input's layout: one allocation.
         dest = src if src.stride() == images.stride() else torch.empty_like(images)
     return torch.where(mask, src, images, out=dest)
+
+
+def _same_box(
+    images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
+) -> Tensor | None:
+    """CPU eager fast path when every sample has the same box (``mode="batch"``): None otherwise.
+
+    A copy of the batch and one gather of the box region instead of a select over every pixel:
+    f32 256x3x32² with a 26 % box 2.6x copy instead of 4.1x (benchmarks/RESULTS.md).
+    """
+    if boxes.shape[0] < 2 or not bool((boxes == boxes[:1]).all()):
+        return None
+    x1, y1, x2, y2 = boxes[0].tolist()
+    box = (slice(None), slice(None), slice(y1, y2), slice(x1, x2))
+    target = images if inplace else (torch.empty_like(images) if dest is None else dest)
+    if not inplace:
+        target.copy_(images)
+    if x2 > x1 and y2 > y1:
+        # index_select returns a private copy: in place, every box is read before any is written.
+        target[box] = images[box].index_select(0, perm)
+    return target
 
 
 # Bytes of images per chunk of _select_int: a chunk's gathered partners and its slice of the batch
