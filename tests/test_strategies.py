@@ -15,7 +15,15 @@ import cutmix
 from cutmix import functional as F
 from cutmix.params import MixParams
 
-FORCED = [s for s in F.STRATEGIES if s != "auto"]
+
+def _has_c_compiler() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+
+
+# Every kernel "auto" can pick, plus the opt-in C kernel (built in ~1 s) where a compiler exists.
+FORCED = [s for s in F.STRATEGIES if s != "auto"] + (["native"] if _has_c_compiler() else [])
 
 
 def reference_cut(images: torch.Tensor, perm: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -117,7 +125,8 @@ def test_one_box_for_the_whole_batch(case) -> None:
         assert torch.equal(work, expected)
 
 
-def test_masked_out_in_another_memory_format() -> None:
+@pytest.mark.parametrize("strategy", FORCED)
+def test_out_in_another_memory_format(strategy: str) -> None:
     g = torch.Generator().manual_seed(3)
     x = torch.rand(5, 3, 6, 7, generator=g)
     p = cutmix.sample_cutmix(5, (6, 7), generator=g)
@@ -127,12 +136,82 @@ def test_masked_out_in_another_memory_format() -> None:
         (x.contiguous(memory_format=torch.channels_last), None),
     ):
         out = torch.empty_like(x, memory_format=dst or torch.contiguous_format)
-        assert F.cut_images(src, p, out=out, strategy="masked").data_ptr() == out.data_ptr()
+        assert F.cut_images(src, p, out=out, strategy=strategy).data_ptr() == out.data_ptr()
         assert torch.equal(out, expected)
-    # Neither W nor C innermost: the kernel falls back to where() and is still exact.
+    # Neither W nor C innermost: the kernels fall back (masked to where(), native to the loop).
     odd = x.permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
     assert odd.stride(-1) != 1 and odd.stride(1) != 1
-    assert torch.equal(F.cut_images(odd, p, strategy="masked"), expected)
+    assert torch.equal(F.cut_images(odd, p, strategy=strategy), expected)
+
+
+@pytest.mark.skipif(not _has_c_compiler(), reason="the native kernel needs a C compiler")
+def test_native_refuses_params_outside_the_batch() -> None:
+    x = torch.rand(3, 2, 5, 4)
+    good = torch.tensor([[0, 0, 2, 2], [1, 1, 4, 5], [0, 0, 0, 0]])
+    cases = [
+        (torch.tensor([1, 3, 0]), good, "partner 3 and box [1, 1, 4, 5] for sample 1"),
+        (
+            torch.tensor([1, 2, 0]),
+            good + torch.tensor([0, 0, 1, 0]),
+            "box [1, 1, 5, 5] for sample 1",
+        ),
+        (
+            torch.tensor([1, 2, 0]),
+            good - torch.tensor([1, 0, 0, 0]),
+            "box [-1, 0, 2, 2] for sample 0",
+        ),
+    ]
+    for perm, boxes, what in cases:
+        p = MixParams(perm=perm, lam=torch.ones(3), boxes=boxes, size=(5, 4))
+        out = torch.zeros_like(x)
+        with pytest.raises(ValueError, match=r"params: expected partners in \[0, 3\) and boxes"):
+            F.cut_images(x, p, out=out, strategy="native")
+        try:
+            F.cut_images(x, p, out=out, strategy="native")
+        except ValueError as exc:
+            assert what in str(exc)
+        assert not out.any()  # checked before anything is written
+
+
+@pytest.mark.parametrize("strategy", FORCED)
+def test_every_forced_strategy_is_differentiable(strategy: str) -> None:
+    # Only the masked kernel has a derivative: with an input that needs grad every strategy runs it.
+    x = torch.rand(3, 2, 5, 4, requires_grad=True)
+    p = cutmix.sample_cutmix(3, (5, 4), generator=torch.Generator().manual_seed(0))
+    assert F._pick_strategy(x, strategy) == "masked"
+    weights = torch.rand(3, 2, 5, 4)
+    (F.cut_images(x, p, strategy=strategy) * weights).sum().backward()
+    # d out[i] / d x: own pixels outside the box, and each partner's box pixels.
+    expected = torch.zeros_like(x)
+    inside = F.box_mask(p.boxes, (5, 4))
+    expected += weights * ~inside
+    expected.index_add_(0, p.perm, weights * inside)
+    assert torch.equal(x.grad, expected)
+
+
+def test_native_is_opt_in_and_cpu_only() -> None:
+    x = torch.rand(2, 1, 4, 4)
+    assert F._pick_strategy(x, "native") == "native"
+    assert F._pick_strategy(x, "auto") != "native"
+    with pytest.raises(ValueError, match="strategy: expected 'native' only on CPU tensors"):
+        F._pick_strategy(torch.empty(2, 1, 4, 4, device="meta"), "native")
+
+
+@pytest.mark.parametrize("strategy", FORCED)
+@given(case=cases())
+def test_cropped_views_bitwise(strategy: str, case) -> None:
+    # The same cases as a view into a bigger batch (rows not back to back, a storage offset).
+    images, p = case
+    n, c, h, w = images.shape
+    big = torch.zeros(n, c, h + 1, w + 2, dtype=images.dtype)
+    view = big[:, :, 1:, 1:-1]
+    view.copy_(images)
+    expected = reference_cut(images, p.perm, p.boxes)
+    assert torch.equal(F.cut_images(view, p, strategy=strategy), expected)
+    out_big = torch.full_like(big, 9)
+    F.cut_images(view, p, out=out_big[:, :, :-1, 2:], strategy=strategy)
+    assert torch.equal(out_big[:, :, :-1, 2:], expected)
+    assert (out_big[:, :, -1:] == 9).all() and (out_big[..., :2] == 9).all()  # nothing outside
 
 
 def test_inplace_cycle_with_overlapping_boxes() -> None:

@@ -230,6 +230,8 @@ def bench_images(
             continue
         cases[f"cut_images sample [{s}]"] = lambda s=s: F.cut_images(x, ps, strategy=s)
     notes: dict[str, str] = {}
+    if device.type == "cpu":
+        cases.update(_native_cases(x, y, ps, buf, num_classes, notes))
     if compile_rows:
         cases.update(_compiled_cases(x, y, ps, buf, num_classes, notes))
     kinds = {"copy_": "ref", "clone()": "ref"}
@@ -249,7 +251,15 @@ def bench_images(
         for k, (t, cnt) in res.items()
     ]
     rows += [
-        Row("images", label, k, float("nan"), 0, "peer", note=v)
+        Row(
+            "images",
+            label,
+            k,
+            float("nan"),
+            0,
+            "ours" if "[" in k or "strategy=" in k else "peer",
+            note=v,
+        )
         for k, v in notes.items()
         if k not in res
     ]
@@ -300,6 +310,33 @@ def _compiled_cases(
             notes[name] = f"not run: {type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
             continue
         notes[name] = f"first call (compile) {time.perf_counter() - t0:.1f} s"
+        cases[name] = fn
+    return cases
+
+
+def _native_cases(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ps: cutmix.MixParams,
+    buf: torch.Tensor,
+    num_classes: int,
+    notes: dict[str, str],
+) -> dict[str, Case]:
+    """The opt-in C kernel (``strategy="native"``); built by the first call (or not: noted)."""
+    mix_n = cutmix.CutMix(1.0, num_classes=num_classes, strategy="native")
+    g = torch.Generator(device=x.device).manual_seed(2)
+    candidates: dict[str, Case] = {
+        "cut_images sample [native]": lambda: F.cut_images(x, ps, strategy="native"),
+        "cut_images sample out= [native]": lambda: F.cut_images(x, ps, out=buf, strategy="native"),
+        "CutMix(strategy='native')() sample (+sample, targets)": lambda: mix_n(x, y, generator=g),
+    }
+    cases: dict[str, Case] = {}
+    for name, fn in candidates.items():
+        try:
+            fn()
+        except Exception as exc:  # no C compiler here: report, do not fail the benchmark
+            notes[name] = f"not run: {type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
+            continue
         cases[name] = fn
     return cases
 

@@ -27,12 +27,13 @@ from torch import Tensor
 from cutmix import _validate as V
 from cutmix.params import MixParams
 
-Strategy = Literal["auto", "loop", "masked", "compiled"]
+Strategy = Literal["auto", "loop", "masked", "compiled", "native"]
 # What "auto" chooses from; the property tests force each of these in turn.
 STRATEGIES: tuple[str, ...] = ("auto", "loop", "masked")
 # Opt-in only: "compiled" is the masked kernel through torch.compile (inductor), one compilation per
 # shape/dtype/layout/device (seconds; tens of seconds the first time, with a C++ compiler on CPU).
-OPT_IN_STRATEGIES: tuple[str, ...] = ("compiled",)
+# "native" is a small C row-copy kernel (cutmix._native) built once with the system C compiler.
+OPT_IN_STRATEGIES: tuple[str, ...] = ("compiled", "native")
 
 __all__ = [
     "OPT_IN_STRATEGIES",
@@ -70,13 +71,16 @@ def _needs_grad(images: Tensor) -> bool:
 
 def _pick_strategy(images: Tensor, strategy: str) -> str:
     V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
-    if strategy == "compiled" and (torch.compiler.is_compiling() or _needs_grad(images)):
-        # Already inside a compiled graph (the masked kernel is what gets fused there), or autograd
-        # must see the op: the eager masked kernel, bitwise the same result.
+    if strategy in OPT_IN_STRATEGIES and torch.compiler.is_compiling():
+        return "masked"  # already inside a compiled graph: the masked kernel is what gets fused
+    if strategy != "masked" and _needs_grad(images):
+        # Autograd must see the op: only the masked kernel is differentiable (the loop's
+        # _foreach_copy_ has no derivative). Bitwise the same result.
         return "masked"
     if strategy != "auto":
-        if strategy == "loop" and (images.device.type != "cpu" or torch.compiler.is_compiling()):
-            V.fail("strategy", "'loop' only on CPU tensors in eager mode", images.device)
+        eager_cpu = images.device.type == "cpu" and not torch.compiler.is_compiling()
+        if strategy in ("loop", "native") and not eager_cpu:
+            V.fail("strategy", f"'{strategy}' only on CPU tensors in eager mode", images.device)
         return strategy
     if images.device.type != "cpu" or torch.compiler.is_compiling() or _needs_grad(images):
         return "masked"
@@ -388,6 +392,22 @@ def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) ->
     return dest
 
 
+def _cut_native(images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool) -> Tensor:
+    """Each output byte written once by C row copies; in place and unusual layouts use the loop."""
+    from cutmix import _native
+
+    assert params.boxes is not None
+    if not inplace:
+        target = torch.empty_like(images) if dest is None else dest
+        x_rows, o_rows = _native.rows_layout(images), _native.rows_layout(target)
+        if x_rows is not None and o_rows is not None and x_rows[:2] == o_rows[:2]:
+            return _native.cut_rows(images, params.perm, params.boxes, target)
+        return _cut_loop(images, params, target, False)
+    # In place the loop already writes only the boxes (~0.6x copy); the native kernel needs the
+    # partners' boxes saved first, which is what the loop does for cycles.
+    return _cut_loop(images, params, images, True)
+
+
 def cut_images(
     images: Tensor,
     params: MixParams,
@@ -409,7 +429,11 @@ def cut_images(
     and device (seconds each, tens of seconds the first time; needs a C++ compiler on CPU, Triton on
     GPU); a failed compilation raises ``RuntimeError``. Users who ``torch.compile`` their own
     training step get the same fused kernel with ``"auto"``, which picks the masked path under
-    compile.
+    compile. ``"native"`` (opt-in, CPU) writes each output byte once with C row copies
+    (:mod:`cutmix._native`, built with the system C compiler in about a second on first use and
+    cached; ``RuntimeError`` without a compiler): the fastest out-of-place and ``out=`` kernel on
+    CPU at every size measured; in place it runs the loop. With an input that needs grad every
+    strategy runs the masked kernel, the only differentiable one.
 
     Example:
         >>> x = torch.zeros(2, 3, 4, 4); x[1] = 1
@@ -429,6 +453,8 @@ def cut_images(
         return _cut_loop(images, params, dest, inplace)
     if kind == "compiled":
         return _cut_compiled(images, params, out, inplace)
+    if kind == "native":
+        return _cut_native(images, params, out, inplace)
     return _cut_masked(images, params, out, inplace)
 
 
