@@ -11,39 +11,22 @@ current ``cutmix`` for everything but its own kernels.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 import cutmix.functional as new
+from benchmarks._before import module_at
 from cutmix.params import sample_cutmix
 
 BEFORE = "b529376"
 
 
 def _old_module():
-    text = subprocess.run(
-        ["git", "show", f"{BEFORE}:src/cutmix/functional.py"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "functional_before.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("functional_before", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["functional_before"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return module_at(BEFORE, "src/cutmix/functional.py", "functional_before")
 
 
 def _run(label: str, cases: dict[str, Callable[[], object]], rounds: int) -> None:

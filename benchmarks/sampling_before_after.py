@@ -8,36 +8,19 @@ with ``git show`` (run it inside the repository).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 import cutmix.params as new
+from benchmarks._before import module_at
 
 BEFORE = "80f7977"
 
 
 def _old_module():
-    text = subprocess.run(
-        ["git", "show", f"{BEFORE}:src/cutmix/params.py"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "params_before.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("params_before", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["params_before"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return module_at(BEFORE, "src/cutmix/params.py", "params_before")
 
 
 def main(argv: list[str] | None = None) -> int:

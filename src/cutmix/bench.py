@@ -301,6 +301,14 @@ def _compiled_cases(
             x, ps.perm, ps.lam, ps.boxes
         ),
     }
+    return _first_calls(candidates, notes, "first call (compile)")
+
+
+def _first_calls(candidates: dict[str, Case], notes: dict[str, str], timed: str) -> dict[str, Case]:
+    """Run each case once (it compiles or builds there); keep those that work, note the others.
+
+    ``timed``: a note label for the first call's seconds, or "" for no note.
+    """
     cases: dict[str, Case] = {}
     for name, fn in candidates.items():
         t0 = time.perf_counter()
@@ -309,7 +317,8 @@ def _compiled_cases(
         except Exception as exc:  # no compiler here: report, do not fail the benchmark
             notes[name] = f"not run: {type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
             continue
-        notes[name] = f"first call (compile) {time.perf_counter() - t0:.1f} s"
+        if timed:
+            notes[name] = f"{timed} {time.perf_counter() - t0:.1f} s"
         cases[name] = fn
     return cases
 
@@ -330,15 +339,7 @@ def _native_cases(
         "cut_images sample out= [native]": lambda: F.cut_images(x, ps, out=buf, strategy="native"),
         "CutMix(strategy='native')() sample (+sample, targets)": lambda: mix_n(x, y, generator=g),
     }
-    cases: dict[str, Case] = {}
-    for name, fn in candidates.items():
-        try:
-            fn()
-        except Exception as exc:  # no C compiler here: report, do not fail the benchmark
-            notes[name] = f"not run: {type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
-            continue
-        cases[name] = fn
-    return cases
+    return _first_calls(candidates, notes, "")
 
 
 def bench_sampling(timer: Timer, device: torch.device, ns: list[int]) -> list[Row]:
