@@ -155,14 +155,15 @@ def rows_layout(t: Tensor) -> tuple[int, int, list[int]] | None:
     return None
 
 
-def cut_rows(images: Tensor, perm: Tensor, boxes: Tensor, out: Tensor) -> Tensor:
-    """Write CutMix of ``images`` into ``out`` (same shape, dtype and layout kind); returns ``out``.
+def cut_rows(images: Tensor, perm: Tensor, boxes: Tensor, out: Tensor) -> Tensor | None:
+    """Write CutMix of ``images`` into ``out`` (same shape and dtype); returns ``out``.
 
-    The caller checks shapes and that both layouts are supported (:func:`rows_layout`); this
-    checks partners and boxes (ValueError naming ``params``).
+    Returns None, writing nothing, when a layout has no contiguous rows or the two layouts differ
+    (:func:`rows_layout`). Checks partners and boxes (ValueError naming ``params``).
     """
     x_layout, o_layout = rows_layout(images), rows_layout(out)
-    assert x_layout is not None and o_layout is not None and x_layout[:2] == o_layout[:2]
+    if x_layout is None or o_layout is None or x_layout[:2] != o_layout[:2]:
+        return None
     planes, pb, xs = x_layout
     n, _, h, w = images.shape
     perm_c = perm.to(torch.int64).contiguous()

@@ -399,10 +399,8 @@ def _cut_native(images: Tensor, params: MixParams, dest: Tensor | None, inplace:
     assert params.boxes is not None
     if not inplace:
         target = torch.empty_like(images) if dest is None else dest
-        x_rows, o_rows = _native.rows_layout(images), _native.rows_layout(target)
-        if x_rows is not None and o_rows is not None and x_rows[:2] == o_rows[:2]:
-            return _native.cut_rows(images, params.perm, params.boxes, target)
-        return _cut_loop(images, params, target, False)
+        done = _native.cut_rows(images, params.perm, params.boxes, target)
+        return done if done is not None else _cut_loop(images, params, target, False)
     # In place the loop already writes only the boxes (~0.6x copy); the native kernel needs the
     # partners' boxes saved first, which is what the loop does for cycles.
     return _cut_loop(images, params, images, True)
