@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 
 import torch
 
 import cutmix
+
+HAS_C_COMPILER = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+# Every kernel "auto" can pick, each forced in turn (the C kernel only where a compiler builds it).
+FORCED = [
+    s for s in cutmix.functional.STRATEGIES if s != "auto" and (s != "native" or HAS_C_COMPILER)
+]
 
 
 def hand_params(

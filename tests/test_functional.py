@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 import cutmix
 from cutmix import MixParams
 from cutmix.functional import apply_images, box_mask, cut_images, mix_images, mix_labels, one_hot
+from helpers import FORCED
 
 # Every kernel the dispatcher can pick, read at import time so that new strategies are covered.
-FORCED = [s for s in cutmix.functional.STRATEGIES if s != "auto"]
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8]
 BITS = {
     torch.float16: torch.int16,

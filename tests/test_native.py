@@ -6,7 +6,6 @@ reference over hypothesis cases, layouts, bad params).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import torch
 import cutmix
 from cutmix import _native
 from cutmix import functional as F
-
-HAS_CC = any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+from helpers import HAS_C_COMPILER as HAS_CC
 
 
 @pytest.fixture
@@ -25,8 +23,10 @@ def fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """An empty cache folder and no loaded library; the real one is restored afterwards."""
     monkeypatch.setenv("CUTMIX_CACHE_DIR", str(tmp_path / "cache"))
     _native.load.cache_clear()
+    _native._loads.cache_clear()
     yield tmp_path / "cache"
     _native.load.cache_clear()
+    _native._loads.cache_clear()
 
 
 @pytest.mark.skipif(not HAS_CC, reason="needs a C compiler")
@@ -49,6 +49,15 @@ def test_no_compiler_is_a_clear_error(fresh: Path, monkeypatch: pytest.MonkeyPat
     p = cutmix.sample_cutmix(2, (3, 3), generator=torch.Generator().manual_seed(0))
     with pytest.raises(RuntimeError, match="Use strategy='auto' instead"):
         F.cut_images(x, p, strategy="native")
+    # "auto" never raises for it: it keeps the eager kernels, with the same result.
+    assert not _native.available()
+    assert F._pick_strategy(x, "auto") == "masked"
+    expected = x.clone()
+    for i, (x1, y1, x2, y2) in enumerate(p.boxes.tolist()):
+        expected[i, :, y1:y2, x1:x2] = x[int(p.perm[i]), :, y1:y2, x1:x2]
+    assert torch.equal(F.cut_images(x, p), expected)
+    images, _ = cutmix.CutMix(num_classes=2)(x, torch.tensor([0, 1]), torch.Generator())
+    assert images.shape == x.shape
 
 
 def test_failing_compiler_is_a_clear_error(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,3 +87,55 @@ def test_rows_layout() -> None:
     assert _native.rows_layout(cl) == (1, 12, [240, 0, 60])  # a pixel is its 3 channels
     assert _native.rows_layout(x[:, :, :, 1:4]) == (3, 4, [240, 80, 20])  # cropped rows
     assert _native.rows_layout(x.transpose(2, 3).contiguous().transpose(2, 3)) is None
+
+
+@pytest.mark.skipif(not HAS_CC, reason="needs a C compiler")
+def test_available_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUTMIX_NATIVE", raising=False)
+    assert _native.available()
+    for off in ("0", "false", "No", " off "):
+        monkeypatch.setenv("CUTMIX_NATIVE", off)
+        assert not _native.available()
+    monkeypatch.setenv("CUTMIX_NATIVE", "1")
+    assert _native.available()
+
+
+@pytest.mark.skipif(not HAS_CC, reason="needs a C compiler")
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_threads_split_the_batch_by_sample(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every sample range written by its own thread; partners read across ranges. N from 1 (fewer
+    # samples than threads) to 11, both layouts, into a fresh tensor and into out=.
+    monkeypatch.setattr(_native, "_PARALLEL_MIN_BYTES", 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(threads)
+        for n in (1, 2, 5, 11):
+            x = torch.rand(n, 3, 9, 7, generator=g)
+            p = cutmix.sample_cutmix(n, (9, 7), generator=g)
+            expected = x.clone()
+            for i, (x1, y1, x2, y2) in enumerate(p.boxes.tolist()):
+                expected[i, :, y1:y2, x1:x2] = x[int(p.perm[i]), :, y1:y2, x1:x2]
+            for src in (x, x.contiguous(memory_format=torch.channels_last)):
+                assert torch.equal(
+                    _native.cut_rows(src, p.perm, p.boxes, torch.empty_like(src)), expected
+                )
+                out = torch.full_like(src, 7)
+                assert torch.equal(F.cut_images(src, p, out=out, strategy="native"), expected)
+        assert _native._pool is not None and _native._pool[1] == min(threads, 11) - 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_pool_is_new_after_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A forked child (a DataLoader worker) inherits the pool object but none of its threads:
+    # submitting there would wait forever, so the pool is keyed by process id.
+    monkeypatch.setattr(_native, "_pool", None)
+    first = _native._executor(2)
+    assert _native._executor(2) is first
+    monkeypatch.setattr(_native.os, "getpid", lambda: -1)
+    second = _native._executor(2)
+    assert second is not first
+    assert second.submit(lambda: 42).result(timeout=10) == 42
+    second.shutdown()
+    first.shutdown()

@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 import cutmix
 from cutmix import MixParams
 from cutmix.functional import cut_images
-
-FORCED = [s for s in cutmix.functional.STRATEGIES if s != "auto"]
+from helpers import FORCED
 
 
 def rand_bbox(size, lam, cx, cy):

@@ -14,16 +14,20 @@ from hypothesis import strategies as st
 import cutmix
 from cutmix import functional as F
 from cutmix.params import MixParams
+from helpers import FORCED, HAS_C_COMPILER
+
+# "auto" as users get it, and as it is without the C kernel (CUTMIX_NATIVE=0 or no compiler).
+AUTO = ["auto", "auto without native"]
 
 
-def _has_c_compiler() -> bool:
-    import shutil
-
-    return any(shutil.which(c) for c in ("cc", "gcc", "clang"))
-
-
-# Every kernel "auto" can pick, plus the opt-in C kernel (built in ~1 s) where a compiler exists.
-FORCED = [s for s in F.STRATEGIES if s != "auto"] + (["native"] if _has_c_compiler() else [])
+def cut(images: torch.Tensor, p: MixParams, strategy: str, **kw) -> torch.Tensor:
+    """``F.cut_images`` with ``strategy``; "auto without native" sets CUTMIX_NATIVE=0 for the call."""
+    if strategy != "auto without native":
+        return F.cut_images(images, p, strategy=strategy, **kw)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CUTMIX_NATIVE", "0")
+        assert F._pick_strategy(images, "auto", kw.get("inplace", False)) != "native"
+        return F.cut_images(images, p, strategy="auto", **kw)
 
 
 def reference_cut(images: torch.Tensor, perm: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -65,27 +69,27 @@ def cases(draw: st.DrawFn) -> tuple[torch.Tensor, MixParams]:
     return images, MixParams(perm=torch.tensor(perm), lam=lam, boxes=b, size=(h, w))
 
 
-@pytest.mark.parametrize("strategy", FORCED)
+@pytest.mark.parametrize("strategy", FORCED + AUTO)
 @given(case=cases())
 def test_strategy_equals_reference_bitwise(strategy: str, case) -> None:
     images, p = case
     before = images.clone()
     expected = reference_cut(images, p.perm, p.boxes)
 
-    got = F.cut_images(images, p, strategy=strategy)
+    got = cut(images, p, strategy)
     assert torch.equal(images, before), "input modified"
     assert torch.equal(got, expected)
     assert got.dtype == images.dtype
     assert got.stride() == torch.empty_like(images).stride()  # memory format kept
 
     out = torch.full_like(images, 7)
-    res = F.cut_images(images, p, out=out, strategy=strategy)
+    res = cut(images, p, strategy, out=out)
     assert res.data_ptr() == out.data_ptr()
     assert torch.equal(out, expected)
     assert torch.equal(images, before)
 
     work = images.clone()
-    res = F.cut_images(work, p, inplace=True, strategy=strategy)
+    res = cut(work, p, strategy, inplace=True)
     assert res.data_ptr() == work.data_ptr()
     assert torch.equal(work, expected)
 
@@ -125,7 +129,7 @@ def test_one_box_for_the_whole_batch(case) -> None:
         assert torch.equal(work, expected)
 
 
-@pytest.mark.parametrize("strategy", FORCED)
+@pytest.mark.parametrize("strategy", FORCED + AUTO)
 def test_out_in_another_memory_format(strategy: str) -> None:
     g = torch.Generator().manual_seed(3)
     x = torch.rand(5, 3, 6, 7, generator=g)
@@ -136,15 +140,17 @@ def test_out_in_another_memory_format(strategy: str) -> None:
         (x.contiguous(memory_format=torch.channels_last), None),
     ):
         out = torch.empty_like(x, memory_format=dst or torch.contiguous_format)
-        assert F.cut_images(src, p, out=out, strategy=strategy).data_ptr() == out.data_ptr()
+        assert cut(src, p, strategy, out=out).data_ptr() == out.data_ptr()
         assert torch.equal(out, expected)
-    # Neither W nor C innermost: the kernels fall back (masked to where(), native to the loop).
+    # Neither W nor C innermost: the kernels fall back (masked to where(), native to the loop, or
+    # under "auto" to the eager kernel it would pick).
     odd = x.permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
     assert odd.stride(-1) != 1 and odd.stride(1) != 1
-    assert torch.equal(F.cut_images(odd, p, strategy=strategy), expected)
+    assert torch.equal(cut(odd, p, strategy), expected)
+    assert torch.equal(cut(odd, p, strategy, out=torch.empty_like(odd)), expected)
 
 
-@pytest.mark.skipif(not _has_c_compiler(), reason="the native kernel needs a C compiler")
+@pytest.mark.skipif(not HAS_C_COMPILER, reason="the native kernel needs a C compiler")
 def test_native_refuses_params_outside_the_batch() -> None:
     x = torch.rand(3, 2, 5, 4)
     good = torch.tensor([[0, 0, 2, 2], [1, 1, 4, 5], [0, 0, 0, 0]])
@@ -189,12 +195,22 @@ def test_every_forced_strategy_is_differentiable(strategy: str) -> None:
     assert torch.equal(x.grad, expected)
 
 
-def test_native_is_opt_in_and_cpu_only() -> None:
+@pytest.mark.skipif(not HAS_C_COMPILER, reason="the native kernel needs a C compiler")
+def test_auto_picks_native_on_cpu_out_of_place(monkeypatch: pytest.MonkeyPatch) -> None:
     x = torch.rand(2, 1, 4, 4)
     assert F._pick_strategy(x, "native") == "native"
-    assert F._pick_strategy(x, "auto") != "native"
+    assert F._pick_strategy(x, "auto") == "native"
+    assert F._pick_strategy(x, "auto", inplace=True) == "masked"  # the loop at 224², native never
+    assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto", inplace=True) == "loop"
+    assert F._pick_strategy(x.requires_grad_(), "auto") == "masked"
     with pytest.raises(ValueError, match="strategy: expected 'native' only on CPU tensors"):
         F._pick_strategy(torch.empty(2, 1, 4, 4, device="meta"), "native")
+    assert F._pick_strategy(torch.empty(2, 1, 4, 4, device="meta"), "auto") == "masked"
+    for off in ("0", "false", "OFF"):
+        monkeypatch.setenv("CUTMIX_NATIVE", off)
+        assert F._pick_strategy(torch.rand(2, 1, 4, 4), "auto") == "masked"
+        assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto") == "loop"
+        assert F._pick_strategy(torch.rand(2, 1, 4, 4), "native") == "native"  # asked for: kept
 
 
 @pytest.mark.parametrize("strategy", FORCED)
@@ -232,9 +248,12 @@ def test_inplace_cycle_with_overlapping_boxes() -> None:
         assert torch.equal(work[2, 0, 1:3, 0:2], x[0, 0, 1:3, 0:2])
 
 
-def test_auto_picks_by_size() -> None:
-    assert F._pick_strategy(torch.zeros(2, 3, 32, 32), "auto") == "masked"
-    assert F._pick_strategy(torch.zeros(2, 3, 224, 224), "auto") == "loop"
+def test_eager_choice_by_size() -> None:
+    # What "auto" takes in place, and out of place without the C kernel.
+    assert F._eager_cpu_strategy(torch.zeros(2, 3, 32, 32)) == "masked"
+    assert F._eager_cpu_strategy(torch.zeros(2, 3, 224, 224)) == "loop"
+    assert F._eager_cpu_strategy(torch.zeros(2, 3, 112, 112, dtype=torch.uint8)) == "masked"
+    assert F._eager_cpu_strategy(torch.zeros(2, 3, 128, 128, dtype=torch.uint8)) == "loop"
 
 
 def test_sampled_params_all_strategies_agree() -> None:
@@ -329,7 +348,7 @@ def test_compiled_strategy_is_bitwise_equal_to_the_reference() -> None:
 
 def test_auto_never_picks_compiled_and_grad_falls_back() -> None:
     for shape in [(2, 3, 8, 8), (2, 3, 32, 32), (2, 3, 224, 224)]:
-        assert F._pick_strategy(torch.zeros(shape), "auto") in ("loop", "masked")
+        assert F._pick_strategy(torch.zeros(shape), "auto") in ("loop", "masked", "native")
     leaf = torch.zeros(2, 3, 8, 8, requires_grad=True)
     assert F._pick_strategy(leaf, "compiled") == "masked"
     assert F._pick_strategy(torch.zeros(2, 3, 8, 8), "compiled") == "compiled"

@@ -306,6 +306,14 @@ def test_out_and_inplace_misuse():
         cut_images(X, P, out=torch.empty_like(X), inplace=True)
     with raises(ValueError, "out: expected a buffer other than images"):
         cut_images(X, P, out=X)
+    # A view that shares part of the images' memory: a kernel would read what it already wrote.
+    both = torch.rand(5, 3, 8, 8)
+    with raises(ValueError, "out: expected a buffer that shares no memory with images, got a view"):
+        cut_images(both[:4], P, out=both[1:])
+    with raises(ValueError, "out: expected a buffer that shares no memory with images"):
+        mix_images(both[1:], P, out=both[:4])
+    wide = torch.rand(4, 3, 8, 16)  # side by side in one storage: no shared bytes, allowed
+    assert cut_images(wide[..., :8], P, out=wide[..., 8:]).data_ptr() == wide[..., 8:].data_ptr()
 
 
 # transforms, losses and collate ----------------------------------------------------------------

@@ -1,12 +1,15 @@
-"""The opt-in ``strategy="native"`` CPU kernel: per-sample row copies in C, built on first use.
+"""The CPU kernel ``"auto"`` uses out of place: per-sample row copies in C, built on first use.
 
 PyTorch's eager ops either touch every byte several times (the masked select) or pay Python and
 per-slice dispatch for every box (the slice loop). This kernel writes each output byte once: per
 sample and row it copies the own row, or, inside the box's rows, the own left part, the partner's
 box part and the own right part, with ``memcpy``. It is built with the system C compiler (``cc``,
-``gcc`` or ``clang``; about a second) into a cache folder the first time it is needed and loaded
-with :mod:`ctypes`; no PyTorch headers are involved. It validates every box and partner itself, so
-bad params raise instead of touching memory outside the tensors.
+``gcc`` or ``clang``, or ``$CC``; ~0.3 s) into a cache folder the first time it is needed and
+loaded with :mod:`ctypes`; no PyTorch headers are involved. It validates every box and partner
+itself, so bad params raise instead of touching memory outside the tensors. Large batches are
+split by sample over ``torch.get_num_threads()`` threads. :func:`available` tells ``"auto"``
+whether it may use it (it never raises; ``CUTMIX_NATIVE=0`` turns it off); an explicit
+``strategy="native"`` raises ``RuntimeError`` when the kernel cannot be built.
 
 Example:
     >>> import torch
@@ -28,30 +31,36 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-__all__ = ["cut_rows", "load", "rows_layout"]
+__all__ = ["available", "cut_rows", "load", "rows_layout"]
 
 _SOURCE = r"""
 #include <stdint.h>
 #include <string.h>
 
-/* Out-of-place CutMix on rows. A row is `w` pixels of `pb` bytes, contiguous. Row (i, k, y)
-   starts at base + i*s[0] + k*s[1] + y*s[2] (byte strides; k runs over `planes`). Returns 0, or
-   1 + i for the first sample whose partner or box is out of range (nothing is written then). */
-int64_t cutmix_cut_rows(const char *x, char *out, int64_t n, int64_t planes, int64_t h, int64_t w,
-                        int64_t pb, const int64_t *xs, const int64_t *os, const int64_t *perm,
-                        const int64_t *boxes) {
+/* Returns 0, or 1 + i for the first sample whose partner or box is out of range. */
+int64_t cutmix_check(int64_t n, int64_t h, int64_t w, const int64_t *perm, const int64_t *boxes) {
     for (int64_t i = 0; i < n; i++) {
         const int64_t *b = boxes + 4 * i;
         if (perm[i] < 0 || perm[i] >= n || b[0] < 0 || b[1] < 0 || b[2] > w || b[3] > h)
             return 1 + i;
     }
+    return 0;
+}
+
+/* Out-of-place CutMix on rows, samples [i0, i1) of a checked batch. A row is `w` pixels of `pb`
+   bytes, contiguous. Row (i, k, y) starts at base + i*s[0] + k*s[1] + y*s[2] (byte strides; k runs
+   over `planes`). Disjoint sample ranges may run in parallel: each writes only its own samples. */
+void cutmix_cut_rows(const char *x, char *out, int64_t i0, int64_t i1, int64_t planes, int64_t h,
+                     int64_t w, int64_t pb, const int64_t *xs, const int64_t *os,
+                     const int64_t *perm, const int64_t *boxes) {
     const int64_t row = w * pb;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         const int64_t j = perm[i];
         const int64_t x1 = boxes[4 * i], y1 = boxes[4 * i + 1];
         const int64_t x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
@@ -87,7 +96,6 @@ int64_t cutmix_cut_rows(const char *x, char *out, int64_t n, int64_t planes, int
             }
         }
     }
-    return 0;
 }
 """
 
@@ -132,11 +140,32 @@ def load() -> ctypes.CDLL:
             f"strategy: expected 'native' to build and load {lib}, got {type(exc).__name__}: "
             f"{exc}. Set CUTMIX_CACHE_DIR to a writable folder or use strategy='auto'."
         ) from exc
-    fn = dll.cutmix_cut_rows
     i64, p = ctypes.c_int64, ctypes.c_void_p
-    fn.argtypes = [p, p, i64, i64, i64, i64, i64, p, p, p, p]
-    fn.restype = i64
+    dll.cutmix_check.argtypes = [i64, i64, i64, p, p]
+    dll.cutmix_check.restype = i64
+    dll.cutmix_cut_rows.argtypes = [p, p, i64, i64, i64, i64, i64, i64, p, p, p, p]
+    dll.cutmix_cut_rows.restype = None
     return dll
+
+
+def available() -> bool:
+    """Whether ``"auto"`` may use the kernel: it builds and loads, and ``CUTMIX_NATIVE`` isn't 0.
+
+    Never raises: without a C compiler or a writable cache folder ``"auto"`` keeps the eager
+    kernels (same results, slower). The outcome is remembered for the process.
+    """
+    if os.environ.get("CUTMIX_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return _loads()
+
+
+@functools.lru_cache(maxsize=1)
+def _loads() -> bool:
+    try:
+        load()
+    except RuntimeError:
+        return False
+    return True
 
 
 def rows_layout(t: Tensor) -> tuple[int, int, list[int]] | None:
@@ -155,11 +184,27 @@ def rows_layout(t: Tensor) -> tuple[int, int, list[int]] | None:
     return None
 
 
+# Below this many bytes per call one thread does it: a hand-off to the pool costs ~20-50 µs.
+_PARALLEL_MIN_BYTES = 1 << 20
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads, new after a fork (a forked child has none of its threads)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] != workers:
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[2].shutdown(wait=False)
+        _pool = (os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="cutmix"))
+    return _pool[2]
+
+
 def cut_rows(images: Tensor, perm: Tensor, boxes: Tensor, out: Tensor) -> Tensor | None:
     """Write CutMix of ``images`` into ``out`` (same shape and dtype); returns ``out``.
 
     Returns None, writing nothing, when a layout has no contiguous rows or the two layouts differ
-    (:func:`rows_layout`). Checks partners and boxes (ValueError naming ``params``).
+    (:func:`rows_layout`). Checks partners and boxes (ValueError naming ``params``). Large batches
+    are split by sample over ``torch.get_num_threads()`` threads (ctypes releases the GIL).
     """
     x_layout, o_layout = rows_layout(images), rows_layout(out)
     if x_layout is None or o_layout is None or x_layout[:2] != o_layout[:2]:
@@ -168,25 +213,31 @@ def cut_rows(images: Tensor, perm: Tensor, boxes: Tensor, out: Tensor) -> Tensor
     n, _, h, w = images.shape
     perm_c = perm.to(torch.int64).contiguous()
     boxes_c = boxes.to(torch.int64).contiguous()
-    xs_c = (ctypes.c_int64 * 3)(*xs)
-    os_c = (ctypes.c_int64 * 3)(*o_layout[2])
-    bad = load().cutmix_cut_rows(
-        images.data_ptr(),
-        out.data_ptr(),
-        n,
-        planes,
-        h,
-        w,
-        pb,
-        xs_c,
-        os_c,
-        perm_c.data_ptr(),
-        boxes_c.data_ptr(),
-    )
+    dll = load()
+    bad = dll.cutmix_check(n, h, w, perm_c.data_ptr(), boxes_c.data_ptr())
     if bad:
         i = bad - 1
         raise ValueError(
             f"params: expected partners in [0, {n}) and boxes inside (H, W) = ({h}, {w}), got "
             f"partner {int(perm_c[i])} and box {boxes_c[i].tolist()} for sample {i}"
         )
+    xs_c = (ctypes.c_int64 * 3)(*xs)
+    os_c = (ctypes.c_int64 * 3)(*o_layout[2])
+    args = (planes, h, w, pb, xs_c, os_c, perm_c.data_ptr(), boxes_c.data_ptr())
+    x_ptr, o_ptr = images.data_ptr(), out.data_ptr()
+    parts = min(
+        torch.get_num_threads(), n, images.numel() * images.element_size() // _PARALLEL_MIN_BYTES
+    )
+    if parts <= 1:
+        dll.cutmix_cut_rows(x_ptr, o_ptr, 0, n, *args)
+        return out
+    cuts = [n * k // parts for k in range(parts + 1)]
+    pool = _executor(parts - 1)
+    jobs = [
+        pool.submit(dll.cutmix_cut_rows, x_ptr, o_ptr, cuts[k], cuts[k + 1], *args)
+        for k in range(1, parts)
+    ]
+    dll.cutmix_cut_rows(x_ptr, o_ptr, 0, cuts[1], *args)
+    for job in jobs:
+        job.result()
     return out

@@ -242,3 +242,20 @@ def check_inplace_out(images: Tensor, inplace: bool, out: Tensor | None) -> None
         fail("out", f"a tensor like images ({describe(images)})", describe(out))
     if out.data_ptr() == images.data_ptr():
         fail("out", "a buffer other than images (use inplace=True to write into images)", "images")
+    if _spans_overlap(out, images):
+        fail("out", "a buffer that shares no memory with images", "a view overlapping images")
+
+
+def _spans_overlap(a: Tensor, b: Tensor) -> bool:
+    """Whether two dense tensors' memory ranges intersect (as PyTorch's ``out=`` check, views that
+    do not cover their range, like the two halves of a row, are not compared)."""
+    if a.device != b.device or a.numel() == 0 or b.numel() == 0:
+        return False
+    if not (_dense(a) and _dense(b)):
+        return False
+    a0, b0 = a.data_ptr(), b.data_ptr()
+    return a0 < b0 + b.numel() * b.element_size() and b0 < a0 + a.numel() * a.element_size()
+
+
+def _dense(t: Tensor) -> bool:
+    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)

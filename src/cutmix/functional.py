@@ -28,12 +28,13 @@ from cutmix import _validate as V
 from cutmix.params import MixParams
 
 Strategy = Literal["auto", "loop", "masked", "compiled", "native"]
-# What "auto" chooses from; the property tests force each of these in turn.
-STRATEGIES: tuple[str, ...] = ("auto", "loop", "masked")
+# What "auto" chooses from; the property tests force each of these in turn. "native" is a small C
+# row-copy kernel (cutmix._native) built once with the system C compiler; without one, "auto" keeps
+# to the eager kernels and a forced "native" raises.
+STRATEGIES: tuple[str, ...] = ("auto", "loop", "masked", "native")
 # Opt-in only: "compiled" is the masked kernel through torch.compile (inductor), one compilation per
 # shape/dtype/layout/device (seconds; tens of seconds the first time, with a C++ compiler on CPU).
-# "native" is a small C row-copy kernel (cutmix._native) built once with the system C compiler.
-OPT_IN_STRATEGIES: tuple[str, ...] = ("compiled", "native")
+OPT_IN_STRATEGIES: tuple[str, ...] = ("compiled",)
 
 __all__ = [
     "OPT_IN_STRATEGIES",
@@ -69,21 +70,32 @@ def _needs_grad(images: Tensor) -> bool:
     return images.requires_grad and torch.is_grad_enabled()
 
 
-def _pick_strategy(images: Tensor, strategy: str) -> str:
+def _pick_strategy(images: Tensor, strategy: str, inplace: bool = False) -> str:
     V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
-    if strategy in OPT_IN_STRATEGIES and torch.compiler.is_compiling():
+    if strategy in ("compiled", "native") and torch.compiler.is_compiling():
         return "masked"  # already inside a compiled graph: the masked kernel is what gets fused
     if strategy != "masked" and _needs_grad(images):
         # Autograd must see the op: only the masked kernel is differentiable (the loop's
         # _foreach_copy_ has no derivative). Bitwise the same result.
         return "masked"
+    eager_cpu = images.device.type == "cpu" and not torch.compiler.is_compiling()
     if strategy != "auto":
-        eager_cpu = images.device.type == "cpu" and not torch.compiler.is_compiling()
         if strategy in ("loop", "native") and not eager_cpu:
             V.fail("strategy", f"'{strategy}' only on CPU tensors in eager mode", images.device)
         return strategy
-    if images.device.type != "cpu" or torch.compiler.is_compiling() or _needs_grad(images):
+    if not eager_cpu:
         return "masked"
+    if not inplace:
+        from cutmix import _native
+
+        if _native.available():
+            # Writes each output byte once (1.2-1.4x copy where the eager kernels take 1.5-3x).
+            return "native"
+    return _eager_cpu_strategy(images)
+
+
+def _eager_cpu_strategy(images: Tensor) -> str:
+    """The faster of the two eager CPU kernels for this sample size: "loop" or "masked"."""
     # On CPU a box-slice loop costs ~3-5 µs of Python per sample but touches only the bytes it
     # must; the vectorised integer select costs ~2.5-3.5x copy (gather + two passes + the mask).
     # Measured crossovers (2026-11-29, N=128, alternated in one process): f32 at ~3×64² (a tie
@@ -392,18 +404,28 @@ def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) ->
     return dest
 
 
-def _cut_native(images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool) -> Tensor:
-    """Each output byte written once by C row copies; in place and unusual layouts use the loop."""
+def _cut_native(
+    images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool, forced: bool
+) -> Tensor:
+    """Each output byte written once by C row copies; in place and unusual layouts fall back.
+
+    The fallback is the loop when ``"native"`` was asked for, else the eager kernel ``"auto"``
+    would pick without it.
+    """
     from cutmix import _native
 
     assert params.boxes is not None
     if not inplace:
         target = torch.empty_like(images) if dest is None else dest
-        done = _native.cut_rows(images, params.perm, params.boxes, target)
-        return done if done is not None else _cut_loop(images, params, target, False)
-    # In place the loop already writes only the boxes (~0.6x copy); the native kernel needs the
-    # partners' boxes saved first, which is what the loop does for cycles.
-    return _cut_loop(images, params, images, True)
+        if _native.cut_rows(images, params.perm, params.boxes, target) is not None:
+            return target
+    else:
+        target = images
+    # In place the loop already writes only the boxes (~0.6x copy); the native kernel would need
+    # the partners' boxes saved first, which is what the loop does for cycles.
+    if forced or _eager_cpu_strategy(images) == "loop":
+        return _cut_loop(images, params, target, inplace)
+    return _cut_masked(images, params, dest, inplace)
 
 
 def cut_images(
@@ -418,19 +440,19 @@ def cut_images(
 
     Pixels outside the box are the sample's own, pixels inside its partner's, bitwise. Returns a new
     tensor unless ``inplace=True`` (then ``images`` itself is written) or ``out`` is given (a
-    preallocated buffer like ``images``, reused across steps). ``strategy`` picks the kernel:
-    ``"loop"`` copies box slices (CPU, eager), ``"masked"`` a vectorised select over the batch
-    (any device, ``torch.compile``), ``"auto"`` the faster for the shape and device. All give identical results.
-    ``"compiled"`` (opt-in, never chosen by ``"auto"``) runs the masked kernel through
-    ``torch.compile`` (inductor), which fuses gather, mask and select into one pass: the fastest
-    kernel for small images on CPU, at the price of one compilation per input shape, dtype, layout
+    preallocated buffer like ``images``, reused across steps). ``strategy`` picks the kernel; all
+    give identical results. ``"native"`` (CPU, eager) writes each output byte once with C row
+    copies (:mod:`cutmix._native`, built with the system C compiler in under a second on first use
+    and cached; large batches split over ``torch.get_num_threads()`` threads; ``RuntimeError``
+    without a compiler; in place it runs the loop). ``"loop"`` copies box slices (CPU, eager),
+    ``"masked"`` is a vectorised select over the batch (any device, ``torch.compile``).
+    ``"auto"`` takes ``"native"`` on CPU out of place and with ``out=`` when the kernel builds
+    (``CUTMIX_NATIVE=0`` turns that off), else the faster eager kernel for the shape and device,
+    and the masked one on GPU and under ``torch.compile``. ``"compiled"`` (opt-in, never chosen by
+    ``"auto"``) runs the masked kernel through ``torch.compile`` (inductor), which fuses gather,
+    mask and select into one pass, at the price of one compilation per input shape, dtype, layout
     and device (seconds each, tens of seconds the first time; needs a C++ compiler on CPU, Triton on
-    GPU); a failed compilation raises ``RuntimeError``. Users who ``torch.compile`` their own
-    training step get the same fused kernel with ``"auto"``, which picks the masked path under
-    compile. ``"native"`` (opt-in, CPU) writes each output byte once with C row copies
-    (:mod:`cutmix._native`, built with the system C compiler in about a second on first use and
-    cached; ``RuntimeError`` without a compiler): the fastest out-of-place and ``out=`` kernel on
-    CPU at every size measured; in place it runs the loop. With an input that needs grad every
+    GPU); a failed compilation raises ``RuntimeError``. With an input that needs grad every
     strategy runs the masked kernel, the only differentiable one.
 
     Example:
@@ -445,14 +467,14 @@ def cut_images(
     V.check_inplace_out(images, inplace, out)
     if params.boxes is None:
         V.fail("params", "CutMix params with boxes (MixUp params go to mix_images)", "boxes=None")
-    kind = _pick_strategy(images, strategy)
+    kind = _pick_strategy(images, strategy, inplace)
     if kind == "loop":
         dest = images if inplace else (torch.empty_like(images) if out is None else out)
         return _cut_loop(images, params, dest, inplace)
     if kind == "compiled":
         return _cut_compiled(images, params, out, inplace)
     if kind == "native":
-        return _cut_native(images, params, out, inplace)
+        return _cut_native(images, params, out, inplace, forced=strategy == "native")
     return _cut_masked(images, params, out, inplace)
 
 

@@ -162,8 +162,9 @@ class CutMix(_Sampled):
             (from the batch's labels), or one weight per class (see
             :func:`cutmix.params.class_weights_from_counts`). ``None``: a uniform derangement.
         strategy: the :func:`cutmix.functional.cut_images` kernel: ``"auto"`` (by shape and
-            device), ``"loop"``, ``"masked"``, or the opt-in ``"compiled"`` (torch.compile'd masked
-            kernel: fastest for small images on CPU, one compilation per input shape).
+            device; on CPU the C row-copy kernel ``"native"`` when it builds), ``"native"``,
+            ``"loop"``, ``"masked"``, or the opt-in ``"compiled"`` (torch.compile'd masked kernel,
+            one compilation per input shape).
 
     Example:
         >>> mix = CutMix(alpha=1.0, num_classes=3)
