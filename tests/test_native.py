@@ -139,3 +139,23 @@ def test_thread_pool_is_new_after_a_fork(monkeypatch: pytest.MonkeyPatch) -> Non
     assert second.submit(lambda: 42).result(timeout=10) == 42
     second.shutdown()
     first.shutdown()
+
+
+@pytest.mark.skipif(not HAS_CC, reason="needs a C compiler")
+@pytest.mark.parametrize("piece", [1, 4, 12])
+def test_new_outputs_copy_blocks_in_pieces(piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Big new outputs are written in short pieces; with tiny pieces every block is split (a last
+    # piece of any length) and the result is still bitwise the reference.
+    monkeypatch.setattr(_native, "_FRESH_PAGES_MIN_BYTES", 0)
+    monkeypatch.setattr(_native, "_PIECE_BYTES", piece)
+    g = torch.Generator().manual_seed(piece)
+    for dtype in (torch.float32, torch.uint8):
+        x = torch.randint(0, 256, (6, 2, 11, 5), generator=g).to(dtype)
+        p = cutmix.sample_cutmix(6, (11, 5), generator=g)
+        expected = x.clone()
+        for i, (x1, y1, x2, y2) in enumerate(p.boxes.tolist()):
+            expected[i, :, y1:y2, x1:x2] = x[int(p.perm[i]), :, y1:y2, x1:x2]
+        assert torch.equal(F.cut_images(x, p, strategy="native"), expected)
+        assert torch.equal(
+            _native.cut_rows(x, p.perm, p.boxes, torch.empty_like(x), True), expected
+        )

@@ -288,10 +288,43 @@ def test_mix_labels_bitwise_equals_two_scatter_formula(n, classes, eps, seed) ->
     perm = torch.randint(0, n, (n,), generator=g)
     lam = torch.rand(n, generator=g)
     p = MixParams(perm=perm, lam=lam, boxes=None, size=None)
-    got = F.mix_labels(labels, p, classes, label_smoothing=eps)
-    assert got.dtype == torch.float32
-    assert torch.equal(got, reference_targets(labels, perm, lam, classes, eps))
-    assert torch.allclose(got.sum(1), torch.ones(n), atol=1e-5)
+    expected = reference_targets(labels, perm, lam, classes, eps)
+    # On CPU unsmoothed targets come from the C kernel where it builds; also without it, and into
+    # a non-contiguous out= (which the C kernel leaves to PyTorch's scatters).
+    for native in ("1", "0"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CUTMIX_NATIVE", native)
+            got = F.mix_labels(labels, p, classes, label_smoothing=eps)
+            assert got.dtype == torch.float32
+            assert torch.equal(got, expected)
+            assert torch.allclose(got.sum(1), torch.ones(n), atol=1e-5)
+            strided = torch.full((classes, n), float("nan")).t()
+            assert F.mix_labels(labels, p, classes, label_smoothing=eps, out=strided) is strided
+            assert torch.equal(strided, expected)
+
+
+@pytest.mark.skipif(not HAS_C_COMPILER, reason="the native kernel needs a C compiler")
+def test_native_targets_refuse_ids_outside_the_batch() -> None:
+    from cutmix import _native
+
+    out = torch.zeros(3, 4)
+    lam = torch.full((3,), 0.5)
+    for labels, perm, what in (
+        (torch.tensor([0, 1, 2]), torch.tensor([1, 3, 0]), "partner 3 and class id 1 for sample 1"),
+        (torch.tensor([0, 4, 2]), torch.tensor([1, 2, 0]), "partner 2 and class id 4 for sample 1"),
+        (
+            torch.tensor([-1, 1, 2]),
+            torch.tensor([1, 2, 0]),
+            "partner 1 and class id -1 for sample 0",
+        ),
+    ):
+        with pytest.raises(ValueError, match=r"params: expected partners in \[0, 3\) and labels"):
+            _native.soft_targets(labels, perm, lam, out)
+        try:
+            _native.soft_targets(labels, perm, lam, out)
+        except ValueError as exc:
+            assert what in str(exc)
+        assert not out.any()  # checked before anything is written
 
 
 # ----------------------------------------------------------------------------------------------

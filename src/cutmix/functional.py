@@ -417,7 +417,7 @@ def _cut_native(
     assert params.boxes is not None
     if not inplace:
         target = torch.empty_like(images) if dest is None else dest
-        if _native.cut_rows(images, params.perm, params.boxes, target) is not None:
+        if _native.cut_rows(images, params.perm, params.boxes, target, dest is None) is not None:
             return target
     else:
         target = images
@@ -614,10 +614,14 @@ def mix_labels(
         if label_smoothing:
             mixed.mul_(1.0 - label_smoothing).add_(label_smoothing / classes)
         return mixed
-    y = labels.view(-1, 1).long()
-    partner = y.index_select(0, params.perm)
     if out is None:
         out = torch.empty(n, classes, dtype=torch.float32, device=labels.device)
+    if not label_smoothing and _native_targets(labels, params.lam, out):
+        from cutmix import _native
+
+        return _native.soft_targets(labels, params.perm, params.lam, out)
+    y = labels.view(-1, 1).long()
+    partner = y.index_select(0, params.perm)
     if not label_smoothing:
         # Two scatters of N values: λ at the own class, then 1 - λ added at the partner's. A row
         # whose partner has the same class gets exactly λ + (1 - λ).
@@ -635,6 +639,17 @@ def mix_labels(
     weights = weights * (1.0 - label_smoothing)
     out.fill_(label_smoothing / classes)
     return out.scatter_add_(1, idx, weights)
+
+
+def _native_targets(labels: Tensor, lam: Tensor, out: Tensor) -> bool:
+    """Whether the C soft-target kernel can write ``out`` (CPU, eager, contiguous, no autograd)."""
+    if labels.device.type != "cpu" or torch.compiler.is_compiling() or not out.is_contiguous():
+        return False
+    if lam.requires_grad and torch.is_grad_enabled():
+        return False
+    from cutmix import _native
+
+    return _native.available()
 
 
 # Dense targets live in cutmix.dense (which needs box_mask above); re-exported here as in DESIGN.md.
