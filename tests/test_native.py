@@ -101,47 +101,6 @@ def test_available_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @pytest.mark.skipif(not HAS_CC, reason="needs a C compiler")
-@pytest.mark.parametrize("threads", [2, 3, 8])
-def test_threads_split_the_batch_by_sample(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every sample range written by its own thread; partners read across ranges. N from 1 (fewer
-    # samples than threads) to 11, both layouts, into a fresh tensor and into out=.
-    monkeypatch.setattr(_native, "_PARALLEL_MIN_BYTES", 1)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        g = torch.Generator().manual_seed(threads)
-        for n in (1, 2, 5, 11):
-            x = torch.rand(n, 3, 9, 7, generator=g)
-            p = cutmix.sample_cutmix(n, (9, 7), generator=g)
-            expected = x.clone()
-            for i, (x1, y1, x2, y2) in enumerate(p.boxes.tolist()):
-                expected[i, :, y1:y2, x1:x2] = x[int(p.perm[i]), :, y1:y2, x1:x2]
-            for src in (x, x.contiguous(memory_format=torch.channels_last)):
-                assert torch.equal(
-                    _native.cut_rows(src, p.perm, p.boxes, torch.empty_like(src)), expected
-                )
-                out = torch.full_like(src, 7)
-                assert torch.equal(F.cut_images(src, p, out=out, strategy="native"), expected)
-        assert _native._pool is not None and _native._pool[1] == min(threads, 11) - 1
-    finally:
-        torch.set_num_threads(before)
-
-
-def test_thread_pool_is_new_after_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A forked child (a DataLoader worker) inherits the pool object but none of its threads:
-    # submitting there would wait forever, so the pool is keyed by process id.
-    monkeypatch.setattr(_native, "_pool", None)
-    first = _native._executor(2)
-    assert _native._executor(2) is first
-    monkeypatch.setattr(_native.os, "getpid", lambda: -1)
-    second = _native._executor(2)
-    assert second is not first
-    assert second.submit(lambda: 42).result(timeout=10) == 42
-    second.shutdown()
-    first.shutdown()
-
-
-@pytest.mark.skipif(not HAS_CC, reason="needs a C compiler")
 @pytest.mark.parametrize("piece", [1, 4, 12])
 def test_new_outputs_copy_blocks_in_pieces(piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # Big new outputs are written in short pieces; with tiny pieces every block is split (a last

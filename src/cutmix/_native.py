@@ -1,17 +1,16 @@
 """The CPU kernels ``"auto"`` uses: per-sample row copies and soft targets in C, built on first use.
 
 PyTorch's eager ops either touch every byte several times (the masked select) or pay Python and
-per-slice dispatch for every box (the slice loop). This kernel writes each output byte once: per
-sample and row it copies the own row, or, inside the box's rows, the own left part, the partner's
-box part and the own right part, with ``memcpy``. It is built with the system C compiler (``cc``,
-``gcc`` or ``clang``, or ``$CC``; ~0.3 s) into a cache folder the first time it is needed and
-loaded with :mod:`ctypes`; no PyTorch headers are involved. It validates every box and partner
-itself, so bad params raise instead of touching memory outside the tensors. Large batches are
-split by sample over ``torch.get_num_threads()`` threads. :func:`soft_targets` writes unsmoothed
-targets in one pass (used by :func:`cutmix.functional.mix_labels` on CPU). :func:`available`
-tells ``"auto"``
-whether it may use it (it never raises; ``CUTMIX_NATIVE=0`` turns it off); an explicit
-``strategy="native"`` raises ``RuntimeError`` when the kernel cannot be built.
+per-slice dispatch for every box (the slice loop). :func:`cut_rows` writes each output byte once:
+per sample and row it copies the own row, or, inside the box's rows, the own left part, the
+partner's box part and the own right part, with ``memcpy``. :func:`soft_targets` writes unsmoothed
+targets in one pass. Both are built with the system C compiler (``cc``, ``gcc`` or ``clang``, or
+``$CC``; ~0.3 s) into a cache folder the first time they are needed and loaded with
+:mod:`ctypes`; no PyTorch headers are involved. They validate every partner, box and class id
+themselves, so bad input raises instead of touching memory outside the tensors. Both are
+single-threaded. :func:`available` tells ``"auto"`` whether it may use them (it never raises;
+``CUTMIX_NATIVE=0`` turns them off); an explicit ``strategy="native"`` raises ``RuntimeError``
+when the kernel cannot be built.
 
 Example:
     >>> import torch
@@ -33,7 +32,6 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -55,20 +53,24 @@ int64_t cutmix_check(int64_t n, int64_t h, int64_t w, const int64_t *perm, const
     return 0;
 }
 
-/* Soft targets (N, C) float32, contiguous: row i is lam[i] at y[i], plus 1 - lam[i] at y[perm[i]],
-   zeros elsewhere; the same float32 operations as zero_, scatter_ and scatter_add_. Returns 0, or
-   1 + i for the first sample whose partner or class id is out of range (nothing is written then). */
-int64_t cutmix_targets(float *out, int64_t n, int64_t c, const int64_t *y, const int64_t *perm,
-                       const float *lam) {
+/* Returns 0, or 1 + i for the first sample whose partner or class id is out of range. */
+int64_t cutmix_check_targets(int64_t n, int64_t c, const int64_t *y, const int64_t *perm) {
     for (int64_t i = 0; i < n; i++)
         if (perm[i] < 0 || perm[i] >= n || y[i] < 0 || y[i] >= c) return 1 + i;
-    for (int64_t i = 0; i < n; i++) {
+    return 0;
+}
+
+/* Soft targets (N, C) float32, contiguous, rows [i0, i1) of a checked batch: row i is lam[i] at
+   y[i], plus 1 - lam[i] at y[perm[i]], zeros elsewhere; the same float32 operations as zero_,
+   scatter_ and scatter_add_. */
+void cutmix_targets(float *out, int64_t i0, int64_t i1, int64_t c, const int64_t *y,
+                    const int64_t *perm, const float *lam) {
+    for (int64_t i = i0; i < i1; i++) {
         float *row = out + i * c;
         memset(row, 0, (size_t)c * sizeof(float));
         row[y[i]] = lam[i];
         row[y[perm[i]]] += 1.0f - lam[i];
     }
-    return 0;
 }
 
 /* memcpy, in pieces of `piece` bytes when piece > 0 and n >= 8 pieces: glibc copies long blocks
@@ -173,8 +175,10 @@ def load() -> ctypes.CDLL:
     dll.cutmix_check.restype = i64
     dll.cutmix_cut_rows.argtypes = [p, p, i64, i64, i64, i64, i64, i64, p, p, p, p, i64]
     dll.cutmix_cut_rows.restype = None
-    dll.cutmix_targets.argtypes = [p, i64, i64, p, p, p]
-    dll.cutmix_targets.restype = i64
+    dll.cutmix_check_targets.argtypes = [i64, i64, p, p]
+    dll.cutmix_check_targets.restype = i64
+    dll.cutmix_targets.argtypes = [p, i64, i64, i64, p, p, p]
+    dll.cutmix_targets.restype = None
     return dll
 
 
@@ -214,23 +218,10 @@ def rows_layout(t: Tensor) -> tuple[int, int, list[int]] | None:
     return None
 
 
-# Below this many bytes per call one thread does it: a hand-off to the pool costs ~20-50 µs.
-_PARALLEL_MIN_BYTES = 1 << 20
 # A new tensor this big gets new pages from the allocator every time (glibc's largest mmap
 # threshold is 32 MiB); the kernel then copies in short pieces (see copy_block in _SOURCE).
 _FRESH_PAGES_MIN_BYTES = 32 << 20
 _PIECE_BYTES = 2048
-_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """A pool of ``workers`` threads, new after a fork (a forked child has none of its threads)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid() or _pool[1] != workers:
-        if _pool is not None and _pool[0] == os.getpid():
-            _pool[2].shutdown(wait=False)
-        _pool = (os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="cutmix"))
-    return _pool[2]
 
 
 def cut_rows(
@@ -241,8 +232,8 @@ def cut_rows(
     ``new_out``: ``out`` was just allocated (its pages may be untouched).
 
     Returns None, writing nothing, when a layout has no contiguous rows or the two layouts differ
-    (:func:`rows_layout`). Checks partners and boxes (ValueError naming ``params``). Large batches
-    are split by sample over ``torch.get_num_threads()`` threads (ctypes releases the GIL).
+    (:func:`rows_layout`). Checks partners and boxes (ValueError naming ``params``).
+    Single-threaded (see ``_pick_strategy`` for what ``"auto"`` does with more threads).
     """
     x_layout, o_layout = rows_layout(images), rows_layout(out)
     if x_layout is None or o_layout is None or x_layout[:2] != o_layout[:2]:
@@ -265,19 +256,7 @@ def cut_rows(
     piece = _PIECE_BYTES if new_out and nbytes >= _FRESH_PAGES_MIN_BYTES else 0
     args = (planes, h, w, pb, xs_c, os_c, perm_c.data_ptr(), boxes_c.data_ptr(), piece)
     x_ptr, o_ptr = images.data_ptr(), out.data_ptr()
-    parts = min(torch.get_num_threads(), n, nbytes // _PARALLEL_MIN_BYTES)
-    if parts <= 1:
-        dll.cutmix_cut_rows(x_ptr, o_ptr, 0, n, *args)
-        return out
-    cuts = [n * k // parts for k in range(parts + 1)]
-    pool = _executor(parts - 1)
-    jobs = [
-        pool.submit(dll.cutmix_cut_rows, x_ptr, o_ptr, cuts[k], cuts[k + 1], *args)
-        for k in range(1, parts)
-    ]
-    dll.cutmix_cut_rows(x_ptr, o_ptr, 0, cuts[1], *args)
-    for job in jobs:
-        job.result()
+    dll.cutmix_cut_rows(x_ptr, o_ptr, 0, n, *args)
     return out
 
 
@@ -285,7 +264,7 @@ def soft_targets(labels: Tensor, perm: Tensor, lam: Tensor, out: Tensor) -> Tens
     """Unsmoothed CutMix targets of class ids into a contiguous float32 ``(N, C)`` ``out``.
 
     One pass over ``out`` (a row memset, then two writes) instead of PyTorch's fill and two
-    scatters: bitwise the same values. ValueError naming ``params`` or ``labels`` for ids out of
+    scatters: bitwise the same values. Single-threaded. ValueError naming ``params`` or ``labels`` for ids out of
     range (checked before writing).
 
     Example:
@@ -298,13 +277,14 @@ def soft_targets(labels: Tensor, perm: Tensor, lam: Tensor, out: Tensor) -> Tens
     y = labels.to(torch.int64).contiguous()
     perm_c = perm.to(torch.int64).contiguous()
     lam_c = lam.to(torch.float32).contiguous()
-    bad = load().cutmix_targets(
-        out.data_ptr(), n, c, y.data_ptr(), perm_c.data_ptr(), lam_c.data_ptr()
-    )
+    dll = load()
+    bad = dll.cutmix_check_targets(n, c, y.data_ptr(), perm_c.data_ptr())
     if bad:
         i = bad - 1
         raise ValueError(
             f"params: expected partners in [0, {n}) and labels: class ids in [0, {c}), got "
             f"partner {int(perm_c[i])} and class id {int(y[i])} for sample {i}"
         )
+    tail = (c, y.data_ptr(), perm_c.data_ptr(), lam_c.data_ptr())
+    dll.cutmix_targets(out.data_ptr(), 0, n, *tail)
     return out

@@ -85,13 +85,19 @@ def _pick_strategy(images: Tensor, strategy: str, inplace: bool = False) -> str:
         return strategy
     if not eager_cpu:
         return "masked"
+    eager = _eager_cpu_strategy(images)
     if not inplace:
         from cutmix import _native
 
-        if _native.available():
-            # Writes each output byte once (1.2-1.4x copy where the eager kernels take 1.5-3x).
+        # The C kernel writes each output byte once (1.0-1.4x copy where the eager kernels take
+        # 1.5-3.4x, one thread). It is single-threaded: with more threads PyTorch's copies in the
+        # loop run in parallel and win for large samples of 2+ byte dtypes (2 threads, f32 224²:
+        # a tie out of place, 0.83x its time into out=); small samples and uint8 rows still go
+        # faster through C (1.3-2.7x).
+        few_threads = torch.get_num_threads() == 1 or images.element_size() == 1
+        if (few_threads or eager == "masked") and _native.available():
             return "native"
-    return _eager_cpu_strategy(images)
+    return eager
 
 
 def _eager_cpu_strategy(images: Tensor) -> str:
@@ -443,11 +449,12 @@ def cut_images(
     preallocated buffer like ``images``, reused across steps). ``strategy`` picks the kernel; all
     give identical results. ``"native"`` (CPU, eager) writes each output byte once with C row
     copies (:mod:`cutmix._native`, built with the system C compiler in under a second on first use
-    and cached; large batches split over ``torch.get_num_threads()`` threads; ``RuntimeError``
-    without a compiler; in place it runs the loop). ``"loop"`` copies box slices (CPU, eager),
-    ``"masked"`` is a vectorised select over the batch (any device, ``torch.compile``).
-    ``"auto"`` takes ``"native"`` on CPU out of place and with ``out=`` when the kernel builds
-    (``CUTMIX_NATIVE=0`` turns that off), else the faster eager kernel for the shape and device,
+    and cached; single-threaded; ``RuntimeError`` without a compiler; in place it runs the loop).
+    ``"loop"`` copies box slices (CPU, eager), ``"masked"`` is a vectorised select over the batch
+    (any device, ``torch.compile``). ``"auto"`` takes ``"native"`` on CPU out of place and with
+    ``out=`` when the kernel builds (``CUTMIX_NATIVE=0`` turns that off; with several intra-op
+    threads only for small samples and uint8, where it beats PyTorch's parallel copies), else the
+    faster eager kernel for the shape and device,
     and the masked one on GPU and under ``torch.compile``. ``"compiled"`` (opt-in, never chosen by
     ``"auto"``) runs the masked kernel through ``torch.compile`` (inductor), which fuses gather,
     mask and select into one pass, at the price of one compilation per input shape, dtype, layout
@@ -642,8 +649,14 @@ def mix_labels(
 
 
 def _native_targets(labels: Tensor, lam: Tensor, out: Tensor) -> bool:
-    """Whether the C soft-target kernel can write ``out`` (CPU, eager, contiguous, no autograd)."""
+    """Whether the C soft-target kernel should write ``out`` (CPU, eager, contiguous, no autograd).
+
+    Only with one intra-op thread: it is single-threaded, and PyTorch's fill runs in parallel
+    (2 threads, C = 21,843: PyTorch 0.61 ms, C 0.71 ms; one thread: 0.78 vs 0.63 ms).
+    """
     if labels.device.type != "cpu" or torch.compiler.is_compiling() or not out.is_contiguous():
+        return False
+    if torch.get_num_threads() != 1:
         return False
     if lam.requires_grad and torch.is_grad_enabled():
         return False
