@@ -206,14 +206,17 @@ def test_auto_picks_native_on_cpu_out_of_place(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ValueError, match="strategy: expected 'native' only on CPU tensors"):
         F._pick_strategy(torch.empty(2, 1, 4, 4, device="meta"), "native")
     assert F._pick_strategy(torch.empty(2, 1, 4, 4, device="meta"), "auto") == "masked"
-    # With more intra-op threads PyTorch's parallel copies take large samples of 2+ byte dtypes.
+    # With more intra-op threads PyTorch's parallel copies take samples of 192 KiB and more.
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto") == "loop"
-        assert F._pick_strategy(torch.rand(2, 3, 32, 32), "auto") == "native"
+        assert F._pick_strategy(torch.rand(2, 3, 128, 128), "auto") == "loop"
+        assert F._pick_strategy(torch.rand(2, 3, 127, 128), "auto") == "native"
+        assert F._pick_strategy(torch.rand(2, 3, 64, 64), "auto") == "native"
         u8 = torch.zeros(2, 3, 224, 224, dtype=torch.uint8)
         assert F._pick_strategy(u8, "auto") == "native"
+        assert F._pick_strategy(torch.zeros(2, 3, 512, 512, dtype=torch.uint8), "auto") == "loop"
         assert not F._native_targets(torch.tensor([0, 1]), torch.ones(2), torch.empty(2, 3))
     finally:
         torch.set_num_threads(before)

@@ -91,11 +91,11 @@ def _pick_strategy(images: Tensor, strategy: str, inplace: bool = False) -> str:
 
         # The C kernel writes each output byte once (1.0-1.4x copy where the eager kernels take
         # 1.5-3.4x, one thread). It is single-threaded: with more threads PyTorch's copies in the
-        # loop run in parallel and win for large samples of 2+ byte dtypes (2 threads, f32 224²:
-        # a tie out of place, 0.83x its time into out=); small samples and uint8 rows still go
-        # faster through C (1.3-2.7x).
-        few_threads = torch.get_num_threads() == 1 or images.element_size() == 1
-        if (few_threads or eager == "masked") and _native.available():
+        # loop run in parallel and win for large samples (benchmarks/threads.py, 2 threads: C
+        # faster up to f32 3×112² and uint8 3×224², slower from f32 3×160² and uint8 3×512²).
+        sample_bytes = images[0].numel() * images.element_size()
+        small = sample_bytes < _NATIVE_MAX_SAMPLE_BYTES_THREADED
+        if (torch.get_num_threads() == 1 or small) and _native.available():
             return "native"
     return eager
 
@@ -111,6 +111,7 @@ def _eager_cpu_strategy(images: Tensor) -> str:
 
 
 _LOOP_MIN_SAMPLE_NUMEL = 12288
+_NATIVE_MAX_SAMPLE_BYTES_THREADED = 192 << 10  # f32 3×128²
 _LOOP_MIN_SAMPLE_NUMEL_U8 = 43200  # 3×120²
 
 
@@ -453,7 +454,7 @@ def cut_images(
     ``"loop"`` copies box slices (CPU, eager), ``"masked"`` is a vectorised select over the batch
     (any device, ``torch.compile``). ``"auto"`` takes ``"native"`` on CPU out of place and with
     ``out=`` when the kernel builds (``CUTMIX_NATIVE=0`` turns that off; with several intra-op
-    threads only for small samples and uint8, where it beats PyTorch's parallel copies), else the
+    threads only for samples under 192 KiB, where it beats PyTorch's parallel copies), else the
     faster eager kernel for the shape and device,
     and the masked one on GPU and under ``torch.compile``. ``"compiled"`` (opt-in, never chosen by
     ``"auto"``) runs the masked kernel through ``torch.compile`` (inductor), which fuses gather,
