@@ -196,11 +196,12 @@ def test_every_forced_strategy_is_differentiable(strategy: str) -> None:
 
 
 @pytest.mark.skipif(not HAS_C_COMPILER, reason="the native kernel needs a C compiler")
-def test_auto_picks_native_on_cpu_out_of_place(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_picks_native_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     x = torch.rand(2, 1, 4, 4)
     assert F._pick_strategy(x, "native") == "native"
     assert F._pick_strategy(x, "auto") == "native"
-    assert F._pick_strategy(x, "auto", inplace=True) == "masked"  # the loop at 224², native never
+    assert F._pick_strategy(x, "auto", inplace=True) == "native"  # pastes the boxes only
+    assert F._pick_strategy(torch.rand(2, 3, 64, 64), "auto", inplace=True) == "loop"
     assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto", inplace=True) == "loop"
     assert F._pick_strategy(x.requires_grad_(), "auto") == "masked"
     with pytest.raises(ValueError, match="strategy: expected 'native' only on CPU tensors"):

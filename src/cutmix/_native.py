@@ -53,6 +53,40 @@ int64_t cutmix_check(int64_t n, int64_t h, int64_t w, const int64_t *perm, const
     return 0;
 }
 
+/* In place. Bytes needed to save what every sample reads from its partner (its box there). */
+int64_t cutmix_paste_bytes(int64_t n, int64_t planes, int64_t pb, const int64_t *perm,
+                           const int64_t *boxes) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t *b = boxes + 4 * i;
+        if (b[2] > b[0] && b[3] > b[1] && perm[i] != i)
+            total += planes * (b[3] - b[1]) * (b[2] - b[0]) * pb;
+    }
+    return total;
+}
+
+/* In place, on a checked batch: first copy every partner's box rows, as they are before any
+   write, into `save` (back to back in sample order), then paste them into the own boxes. Reads of
+   samples that are written too (cycles) therefore see the original pixels. */
+void cutmix_paste_rows(char *x, char *save, int64_t n, int64_t planes, int64_t pb,
+                       const int64_t *xs, const int64_t *perm, const int64_t *boxes) {
+    for (int pass = 0; pass < 2; pass++) {
+        char *s = save;
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t *b = boxes + 4 * i;
+            const int64_t j = perm[i], len = (b[2] - b[0]) * pb;
+            if (!(b[2] > b[0] && b[3] > b[1] && j != i)) continue;
+            for (int64_t k = 0; k < planes; k++) {
+                for (int64_t y = b[1]; y < b[3]; y++, s += len) {
+                    const int64_t o = k * xs[1] + y * xs[2] + b[0] * pb;
+                    if (pass == 0) memcpy(s, x + j * xs[0] + o, (size_t)len);
+                    else memcpy(x + i * xs[0] + o, s, (size_t)len);
+                }
+            }
+        }
+    }
+}
+
 /* Returns 0, or 1 + i for the first sample whose partner or class id is out of range. */
 int64_t cutmix_check_targets(int64_t n, int64_t c, const int64_t *y, const int64_t *perm) {
     for (int64_t i = 0; i < n; i++)
@@ -175,6 +209,10 @@ def load() -> ctypes.CDLL:
     dll.cutmix_check.restype = i64
     dll.cutmix_cut_rows.argtypes = [p, p, i64, i64, i64, i64, i64, i64, p, p, p, p, i64]
     dll.cutmix_cut_rows.restype = None
+    dll.cutmix_paste_bytes.argtypes = [i64, i64, i64, p, p]
+    dll.cutmix_paste_bytes.restype = i64
+    dll.cutmix_paste_rows.argtypes = [p, p, i64, i64, i64, p, p, p]
+    dll.cutmix_paste_rows.restype = None
     dll.cutmix_check_targets.argtypes = [i64, i64, p, p]
     dll.cutmix_check_targets.restype = i64
     dll.cutmix_targets.argtypes = [p, i64, i64, i64, p, p, p]
@@ -225,17 +263,21 @@ _PIECE_BYTES = 2048
 
 
 def cut_rows(
-    images: Tensor, perm: Tensor, boxes: Tensor, out: Tensor, new_out: bool = False
+    images: Tensor, perm: Tensor, boxes: Tensor, out: Tensor | None, new_out: bool = False
 ) -> Tensor | None:
-    """Write CutMix of ``images`` into ``out`` (same shape and dtype); returns ``out``.
+    """Write CutMix of ``images`` into ``out`` (same shape and dtype), or in place when ``out`` is
+    None; returns what was written.
 
-    ``new_out``: ``out`` was just allocated (its pages may be untouched).
+    ``new_out``: ``out`` was just allocated (its pages may be untouched). In place, every sample's
+    box is first saved from its partner (as it was before any write), then pasted: cycles and
+    partners read by several samples come out right, and only box bytes move.
 
     Returns None, writing nothing, when a layout has no contiguous rows or the two layouts differ
     (:func:`rows_layout`). Checks partners and boxes (ValueError naming ``params``).
     Single-threaded (see ``_pick_strategy`` for what ``"auto"`` does with more threads).
     """
-    x_layout, o_layout = rows_layout(images), rows_layout(out)
+    x_layout = rows_layout(images)
+    o_layout = x_layout if out is None else rows_layout(out)
     if x_layout is None or o_layout is None or x_layout[:2] != o_layout[:2]:
         return None
     planes, pb, xs = x_layout
@@ -251,12 +293,38 @@ def cut_rows(
             f"partner {int(perm_c[i])} and box {boxes_c[i].tolist()} for sample {i}"
         )
     xs_c = (ctypes.c_int64 * 3)(*xs)
+    if out is None:
+        size = dll.cutmix_paste_bytes(n, planes, pb, perm_c.data_ptr(), boxes_c.data_ptr())
+        save = torch.empty(max(size, 1), dtype=torch.uint8)
+        dll.cutmix_paste_rows(
+            images.data_ptr(),
+            save.data_ptr(),
+            n,
+            planes,
+            pb,
+            xs_c,
+            perm_c.data_ptr(),
+            boxes_c.data_ptr(),
+        )
+        return images
     os_c = (ctypes.c_int64 * 3)(*o_layout[2])
     nbytes = images.numel() * images.element_size()
     piece = _PIECE_BYTES if new_out and nbytes >= _FRESH_PAGES_MIN_BYTES else 0
-    args = (planes, h, w, pb, xs_c, os_c, perm_c.data_ptr(), boxes_c.data_ptr(), piece)
-    x_ptr, o_ptr = images.data_ptr(), out.data_ptr()
-    dll.cutmix_cut_rows(x_ptr, o_ptr, 0, n, *args)
+    dll.cutmix_cut_rows(
+        images.data_ptr(),
+        out.data_ptr(),
+        0,
+        n,
+        planes,
+        h,
+        w,
+        pb,
+        xs_c,
+        os_c,
+        perm_c.data_ptr(),
+        boxes_c.data_ptr(),
+        piece,
+    )
     return out
 
 

@@ -86,16 +86,20 @@ def _pick_strategy(images: Tensor, strategy: str, inplace: bool = False) -> str:
     if not eager_cpu:
         return "masked"
     eager = _eager_cpu_strategy(images)
-    if not inplace:
+    # The C kernel writes each output byte once (1.0-1.4x copy where the eager kernels take
+    # 1.5-3.4x, one thread). It is single-threaded: with more threads PyTorch's copies in the loop
+    # run in parallel and win for large samples (benchmarks/threads.py, 2 threads: C faster up to
+    # f32 3×112² and uint8 3×224², slower from f32 3×160² and uint8 3×512²). In place it moves
+    # only box bytes but saves the partners' boxes first: faster than the masked kernel (32²: 0.3x
+    # its time), slower than the loop for large samples (f32 224²: 1.5x), so it replaces only the
+    # masked kernel there.
+    if inplace and eager == "loop":
+        return eager
+    small = images[0].numel() * images.element_size() < _NATIVE_MAX_SAMPLE_BYTES_THREADED
+    if torch.get_num_threads() == 1 or small:
         from cutmix import _native
 
-        # The C kernel writes each output byte once (1.0-1.4x copy where the eager kernels take
-        # 1.5-3.4x, one thread). It is single-threaded: with more threads PyTorch's copies in the
-        # loop run in parallel and win for large samples (benchmarks/threads.py, 2 threads: C
-        # faster up to f32 3×112² and uint8 3×224², slower from f32 3×160² and uint8 3×512²).
-        sample_bytes = images[0].numel() * images.element_size()
-        small = sample_bytes < _NATIVE_MAX_SAMPLE_BYTES_THREADED
-        if (torch.get_num_threads() == 1 or small) and _native.available():
+        if _native.available():
             return "native"
     return eager
 
@@ -414,22 +418,20 @@ def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) ->
 def _cut_native(
     images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool, forced: bool
 ) -> Tensor:
-    """Each output byte written once by C row copies; in place and unusual layouts fall back.
-
-    The fallback is the loop when ``"native"`` was asked for, else the eager kernel ``"auto"``
-    would pick without it.
-    """
+    """Each output byte written once by C row copies. In place: small samples paste only the boxes
+    (after saving the partners' boxes), large ones take the loop, which is faster there. Unusual
+    layouts fall back to the loop when ``"native"`` was asked for, else to the eager kernel
+    ``"auto"`` would pick without it."""
     from cutmix import _native
 
     assert params.boxes is not None
-    if not inplace:
-        target = torch.empty_like(images) if dest is None else dest
-        if _native.cut_rows(images, params.perm, params.boxes, target, dest is None) is not None:
-            return target
-    else:
-        target = images
-    # In place the loop already writes only the boxes (~0.6x copy); the native kernel would need
-    # the partners' boxes saved first, which is what the loop does for cycles.
+    target = images if inplace else (torch.empty_like(images) if dest is None else dest)
+    if not inplace or _eager_cpu_strategy(images) == "masked":
+        done = _native.cut_rows(
+            images, params.perm, params.boxes, None if inplace else target, dest is None
+        )
+        if done is not None:
+            return done
     if forced or _eager_cpu_strategy(images) == "loop":
         return _cut_loop(images, params, target, inplace)
     return _cut_masked(images, params, dest, inplace)
@@ -450,13 +452,13 @@ def cut_images(
     preallocated buffer like ``images``, reused across steps). ``strategy`` picks the kernel; all
     give identical results. ``"native"`` (CPU, eager) writes each output byte once with C row
     copies (:mod:`cutmix._native`, built with the system C compiler in under a second on first use
-    and cached; single-threaded; ``RuntimeError`` without a compiler; in place it runs the loop).
-    ``"loop"`` copies box slices (CPU, eager), ``"masked"`` is a vectorised select over the batch
-    (any device, ``torch.compile``). ``"auto"`` takes ``"native"`` on CPU out of place and with
-    ``out=`` when the kernel builds (``CUTMIX_NATIVE=0`` turns that off; with several intra-op
-    threads only for samples under 192 KiB, where it beats PyTorch's parallel copies), else the
-    faster eager kernel for the shape and device,
-    and the masked one on GPU and under ``torch.compile``. ``"compiled"`` (opt-in, never chosen by
+    and cached; single-threaded; ``RuntimeError`` without a compiler; in place it pastes the boxes
+    of small samples and runs the loop for large ones). ``"loop"`` copies box slices (CPU, eager),
+    ``"masked"`` is a vectorised select over the batch (any device, ``torch.compile``). ``"auto"``
+    takes ``"native"`` on CPU when the kernel builds (in place only for small samples; with
+    several intra-op threads only for samples under 192 KiB, where it beats PyTorch's parallel
+    copies; ``CUTMIX_NATIVE=0`` turns it off), else the faster eager kernel for the shape, and the
+    masked one on GPU and under ``torch.compile``. ``"compiled"`` (opt-in, never chosen by
     ``"auto"``) runs the masked kernel through ``torch.compile`` (inductor), which fuses gather,
     mask and select into one pass, at the price of one compilation per input shape, dtype, layout
     and device (seconds each, tens of seconds the first time; needs a C++ compiler on CPU, Triton on
