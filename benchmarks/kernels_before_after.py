@@ -4,13 +4,14 @@
 ``"auto"``, ``out=``, in place) and ``mix_labels`` from the old and the current
 ``cutmix.functional`` in one process (CPU, 1 thread), cases in a new random order every round, and
 prints per-case medians, the median per-round ratio to ``copy_`` and the median per-round ratio
-new / old. The old module is read with ``git show`` (run it inside the repository); it imports the
+new / old. The new side runs with ``CUTMIX_NATIVE=0`` (the eager kernels, as without a C compiler). The old module is read with ``git show`` (run it inside the repository); it imports the
 current ``cutmix`` for everything but its own kernels.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -21,6 +22,9 @@ import torch
 import cutmix.functional as new
 from benchmarks._before import module_at
 from cutmix.params import sample_cutmix
+
+# The eager kernels are what this compares: "auto" without the C kernels (cutmix._native).
+os.environ["CUTMIX_NATIVE"] = "0"
 
 BEFORE = "b529376"
 

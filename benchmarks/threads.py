@@ -1,12 +1,12 @@
 """The C kernels against PyTorch's (parallel) eager kernels at several intra-op thread counts.
 
 ``python -m benchmarks.threads [--threads 1 2] [--rounds 15]`` times, per thread count and
-shape, ``cut_images`` out of place and into ``out=`` with ``strategy="native"`` and with the eager
-kernel ``"auto"`` takes without it (``CUTMIX_NATIVE=0``), and ``mix_labels`` at C = 21,843 with
-and without the C kernel. Cases alternate in a new random order every round; before every timed
+shape, ``cut_images`` out of place, into ``out=`` and in place with the C kernel and with the
+eager kernel ``"auto"`` takes without it (``CUTMIX_NATIVE=0``), and ``mix_labels`` at C = 21,843
+with and without the C kernel. Cases alternate in a new random order every round; before every timed
 call a parallel PyTorch op runs, as in a training loop (its OpenMP threads are still spinning
 when the next call starts). Prints medians in ms and what ``"auto"`` picks there. This is the
-measurement behind the thread rule in ``cutmix.functional._pick_strategy``.
+measurement behind the thread and in-place rules in ``cutmix.functional._pick_strategy``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import torch
 
+from cutmix import _native
 from cutmix import functional as F
 from cutmix.params import sample_cutmix
 
@@ -45,12 +46,17 @@ def _without_native(fn: Callable[[], object]) -> Callable[[], object]:
     return run
 
 
-def _image_cases(x: torch.Tensor, p, buf: torch.Tensor) -> dict[str, Callable[[], object]]:
+def _image_cases(
+    x: torch.Tensor, p, buf: torch.Tensor, work: torch.Tensor
+) -> dict[str, Callable[[], object]]:
     return {
         "native": lambda: F.cut_images(x, p, strategy="native"),
         "eager": _without_native(lambda: F.cut_images(x, p)),
         "native out=": lambda: F.cut_images(x, p, out=buf, strategy="native"),
         "eager out=": _without_native(lambda: F.cut_images(x, p, out=buf)),
+        # The C paste directly: "native" itself runs the loop in place for large samples.
+        "C in place": lambda: _native.cut_rows(work, p.perm, p.boxes, None),
+        "eager in place": _without_native(lambda: F.cut_images(work, p, inplace=True)),
     }
 
 
@@ -94,21 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("CUTMIX_NATIVE", None)
     busy = torch.rand(2000, 2000)
     print(
-        "| threads | shape | native | eager (auto without native) | native out= | eager out= | auto picks |"
+        "| threads | shape | native | eager (auto without native) | native out= | eager out= "
+        "| C in place | eager in place | auto picks (out of place / in place) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         for shape, dtype in SHAPES:
             g = torch.Generator().manual_seed(0)
             x = (torch.rand(shape, generator=g) * 255).to(dtype)
-            buf = torch.empty_like(x)
+            buf, work = torch.empty_like(x), x.clone()
             p = sample_cutmix(shape[0], shape[2:], generator=g)
-            cases = _image_cases(x, p, buf)
+            cases = _image_cases(x, p, buf, work)
             ms = _time(cases, args.rounds, busy)
             name = f"{str(dtype).removeprefix('torch.')} {'x'.join(map(str, shape))}"
             cells = " | ".join(f"{ms[k]:.2f}" for k in cases)
-            print(f"| {threads} | {name} | {cells} | {F._pick_strategy(x, 'auto')} |", flush=True)
+            picks = f"{F._pick_strategy(x, 'auto')} / {F._pick_strategy(x, 'auto', inplace=True)}"
+            print(f"| {threads} | {name} | {cells} | {picks} |", flush=True)
     print()
     print("| threads | mix_labels N=128 C=21843 | C kernel | PyTorch | default uses C |")
     print("|---|---|---|---|---|")

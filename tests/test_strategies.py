@@ -200,8 +200,10 @@ def test_auto_picks_native_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     x = torch.rand(2, 1, 4, 4)
     assert F._pick_strategy(x, "native") == "native"
     assert F._pick_strategy(x, "auto") == "native"
-    assert F._pick_strategy(x, "auto", inplace=True) == "native"  # pastes the boxes only
-    assert F._pick_strategy(torch.rand(2, 3, 64, 64), "auto", inplace=True) == "loop"
+    # In place the C kernel pastes saved boxes: samples under 192 KiB; the loop above.
+    assert F._pick_strategy(x, "auto", inplace=True) == "native"
+    assert F._pick_strategy(torch.rand(2, 3, 127, 128), "auto", inplace=True) == "native"
+    assert F._pick_strategy(torch.rand(2, 3, 128, 128), "auto", inplace=True) == "loop"
     assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto", inplace=True) == "loop"
     assert F._pick_strategy(x.requires_grad_(), "auto") == "masked"
     with pytest.raises(ValueError, match="strategy: expected 'native' only on CPU tensors"):
