@@ -28,8 +28,11 @@ SHAPES = [
     ((128, 3, 224, 224), torch.float32),
     ((256, 3, 32, 32), torch.float32),
     ((128, 3, 64, 64), torch.float32),
+    ((128, 3, 80, 80), torch.float32),
+    ((128, 3, 96, 96), torch.float32),
     ((128, 3, 112, 112), torch.float32),
     ((128, 3, 160, 160), torch.float32),
+    ((128, 3, 160, 160), torch.uint8),
     ((128, 3, 224, 224), torch.uint8),
     ((64, 3, 512, 512), torch.uint8),
 ]

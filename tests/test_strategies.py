@@ -200,7 +200,7 @@ def test_auto_picks_native_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     x = torch.rand(2, 1, 4, 4)
     assert F._pick_strategy(x, "native") == "native"
     assert F._pick_strategy(x, "auto") == "native"
-    # In place the C kernel pastes saved boxes: samples under 192 KiB; the loop above.
+    # In place the C kernel pastes saved boxes: samples under 192 KiB (one thread); the loop above.
     assert F._pick_strategy(x, "auto", inplace=True) == "native"
     assert F._pick_strategy(torch.rand(2, 3, 127, 128), "auto", inplace=True) == "native"
     assert F._pick_strategy(torch.rand(2, 3, 128, 128), "auto", inplace=True) == "loop"
@@ -220,6 +220,9 @@ def test_auto_picks_native_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
         u8 = torch.zeros(2, 3, 224, 224, dtype=torch.uint8)
         assert F._pick_strategy(u8, "auto") == "native"
         assert F._pick_strategy(torch.zeros(2, 3, 512, 512, dtype=torch.uint8), "auto") == "loop"
+        # In place with several threads: under 96 KiB.
+        assert F._pick_strategy(torch.rand(2, 3, 80, 80), "auto", inplace=True) == "native"
+        assert F._pick_strategy(torch.rand(2, 3, 96, 96), "auto", inplace=True) == "loop"
         assert not F._native_targets(torch.tensor([0, 1]), torch.ones(2), torch.empty(2, 3))
     finally:
         torch.set_num_threads(before)

@@ -85,13 +85,7 @@ def _pick_strategy(images: Tensor, strategy: str, inplace: bool = False) -> str:
         return strategy
     if not eager_cpu:
         return "masked"
-    # The C kernels (benchmarks/threads.py): out of place and into out= they write each output
-    # byte once (0.4-0.9x the eager time with one thread). They are single-threaded: with more
-    # threads PyTorch's copies in the loop run in parallel and win for large samples (2 threads: C
-    # faster up to f32 3×112² and uint8 3×224², slower from f32 3×160² and uint8 3×512²). In place
-    # the C kernel saves the partners' boxes and pastes them: faster than the loop for samples
-    # up to f32 3×112² (3×64²: 0.5x), slower from 3×160² (the loop saves one patch per cycle).
-    if _small_sample(images) or (not inplace and torch.get_num_threads() == 1):
+    if _native_wins(images, inplace):
         from cutmix import _native
 
         if _native.available():
@@ -99,8 +93,23 @@ def _pick_strategy(images: Tensor, strategy: str, inplace: bool = False) -> str:
     return _eager_cpu_strategy(images)
 
 
-def _small_sample(images: Tensor) -> bool:
-    return images[0].numel() * images.element_size() < _NATIVE_MAX_SAMPLE_BYTES
+def _native_wins(images: Tensor, inplace: bool) -> bool:
+    """Whether the C kernel beats the eager ones here (measured by benchmarks/threads.py).
+
+    Out of place and into out= it writes each output byte once: 0.4-0.9x the eager time with one
+    thread. It is single-threaded: with two threads PyTorch's copies in the loop run in parallel
+    and win from f32 3×160² and uint8 3×512² (C faster up to f32 3×112² and uint8 3×224²). In
+    place it saves the partners' boxes, then pastes them: faster than the loop up to f32 3×112²
+    with one thread (3×64²: 0.5x) and up to 3×80² with two (a tie at 3×96²); the loop saves only
+    one patch per cycle and wins above.
+    """
+    sample_bytes = images[0].numel() * images.element_size()
+    one_thread = torch.get_num_threads() == 1
+    if inplace:
+        return sample_bytes < (
+            _NATIVE_MAX_SAMPLE_BYTES if one_thread else _NATIVE_MAX_INPLACE_BYTES
+        )
+    return one_thread or sample_bytes < _NATIVE_MAX_SAMPLE_BYTES
 
 
 def _eager_cpu_strategy(images: Tensor) -> str:
@@ -114,7 +123,10 @@ def _eager_cpu_strategy(images: Tensor) -> str:
 
 
 _LOOP_MIN_SAMPLE_NUMEL = 12288
-_NATIVE_MAX_SAMPLE_BYTES = 192 << 10  # f32 3×128²: in place, or with several threads
+# Largest sample (bytes) for the C kernel with several threads (f32 3×128²), and in place with
+# several threads (f32 3×~90²); see _native_wins.
+_NATIVE_MAX_SAMPLE_BYTES = 192 << 10
+_NATIVE_MAX_INPLACE_BYTES = 96 << 10
 _LOOP_MIN_SAMPLE_NUMEL_U8 = 43200  # 3×120²
 
 
@@ -417,15 +429,15 @@ def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) ->
 def _cut_native(
     images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool, forced: bool
 ) -> Tensor:
-    """Each output byte written once by C row copies. In place: samples under 192 KiB paste only
-    the boxes (after saving the partners' boxes), larger ones take the loop, faster there. Unusual
+    """Each output byte written once by C row copies. In place: small samples paste only the
+    boxes (after saving the partners' boxes), larger ones take the loop, faster there. Unusual
     layouts fall back to the loop when ``"native"`` was asked for, else to the eager kernel
     ``"auto"`` would pick without it."""
     from cutmix import _native
 
     assert params.boxes is not None
     target = images if inplace else (torch.empty_like(images) if dest is None else dest)
-    if not inplace or _small_sample(images):
+    if not inplace or _native_wins(images, True):
         done = _native.cut_rows(
             images, params.perm, params.boxes, None if inplace else target, dest is None
         )
@@ -452,10 +464,10 @@ def cut_images(
     give identical results. ``"native"`` (CPU, eager) writes each output byte once with C row
     copies (:mod:`cutmix._native`, built with the system C compiler in under a second on first use
     and cached; single-threaded; ``RuntimeError`` without a compiler; in place it pastes the boxes
-    of samples under 192 KiB and runs the loop for larger ones). ``"loop"`` copies box slices (CPU, eager),
+    of small samples and runs the loop for larger ones). ``"loop"`` copies box slices (CPU, eager),
     ``"masked"`` is a vectorised select over the batch (any device, ``torch.compile``). ``"auto"``
     takes ``"native"`` on CPU when the kernel builds (in place, or with several intra-op threads,
-    only for samples under 192 KiB, where it beats the loop and PyTorch's parallel copies;
+    only for samples up to 96-192 KiB, where it beats the loop and PyTorch's parallel copies;
     ``CUTMIX_NATIVE=0`` turns it off), else the faster eager kernel for the shape, and the
     masked one on GPU and under ``torch.compile``. ``"compiled"`` (opt-in, never chosen by
     ``"auto"``) runs the masked kernel through ``torch.compile`` (inductor), which fuses gather,
