@@ -69,6 +69,17 @@ def test_failing_compiler_is_a_clear_error(fresh: Path, monkeypatch: pytest.Monk
         _native.load()
 
 
+def test_hanging_compiler_times_out(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = fresh.parent / "slow-cc"
+    slow.write_text("#!/bin/sh\nsleep 5\n")
+    slow.chmod(0o755)
+    monkeypatch.setenv("CC", str(slow))
+    monkeypatch.setattr(_native, "_BUILD_TIMEOUT_S", 0.2)
+    with pytest.raises(RuntimeError, match=r"slow-cc within 0.2 s, got no result"):
+        _native.load()
+    assert not _native.available()  # "auto" keeps the eager kernels
+
+
 @pytest.mark.skipif(not HAS_CC, reason="needs a C compiler")
 def test_unwritable_cache_folder_is_a_clear_error(
     fresh: Path, monkeypatch: pytest.MonkeyPatch

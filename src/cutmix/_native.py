@@ -164,6 +164,11 @@ void cutmix_cut_rows(const char *x, char *out, int64_t i0, int64_t i1, int64_t p
 """
 
 
+# A compiler that hangs (a stuck license check, a wrapper waiting for a lock) must not hang
+# training: "auto" then keeps the eager kernels.
+_BUILD_TIMEOUT_S = 120
+
+
 def _cache_dir() -> Path:
     base = os.environ.get("CUTMIX_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "cutmix"
@@ -190,7 +195,15 @@ def load() -> ctypes.CDLL:
                 src, built = Path(tmp) / "cut_rows.c", Path(tmp) / "cut_rows.so"
                 src.write_text(_SOURCE)
                 cmd = [*shlex.split(cc), "-O2", "-shared", "-fPIC", "-o", str(built), str(src)]
-                res = subprocess.run(cmd, capture_output=True, text=True)
+                try:
+                    res = subprocess.run(
+                        cmd, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S
+                    )
+                except subprocess.TimeoutExpired:
+                    raise RuntimeError(
+                        f"strategy: expected 'native' to build with {cc} within "
+                        f"{_BUILD_TIMEOUT_S} s, got no result. Use strategy='auto' instead."
+                    ) from None
                 if res.returncode != 0:
                     first = (res.stderr.strip().splitlines() or [""])[0][:200]
                     raise RuntimeError(
