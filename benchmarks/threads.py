@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
 from cutmix import _native
 from cutmix import functional as F
+from cutmix.bench import Timer
 from cutmix.params import sample_cutmix
 
 SHAPES = [
@@ -80,19 +78,9 @@ def _target_cases(y: torch.Tensor, p, c: int, out: torch.Tensor) -> dict[str, Ca
 
 
 def _time(cases: dict[str, Callable[[], object]], rounds: int, busy: torch.Tensor) -> dict:
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    for fn in cases.values():
-        fn()
-    names = list(cases)
-    order = random.Random(0)
-    for _ in range(rounds):
-        order.shuffle(names)
-        for name in names:
-            busy.mul_(1.0)  # a parallel op just before, as between training steps
-            t0 = time.perf_counter()
-            cases[name]()
-            times[name].append(time.perf_counter() - t0)
-    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
+    """Median ms per case, alternated; a parallel op (untimed) before every call."""
+    timer = Timer(torch.device("cpu"), rounds, 1, budget_s=1e9, before=lambda: busy.mul_(1.0))
+    return {k: 1e3 * t for k, (t, _) in timer.run(cases).items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from cutmix import bench
 
@@ -75,3 +76,15 @@ def test_bad_device_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     assert bench.main(["--device", "cuda", "--quiet"]) == 2
+
+
+def test_timer_runs_the_before_hook_untimed_before_every_call() -> None:
+    calls: list[str] = []
+    timer = bench.Timer(
+        torch.device("cpu"), reps=4, warmup=2, budget_s=10.0, before=lambda: calls.append("b")
+    )
+    res = timer.run({"a": lambda: calls.append("a"), "c": lambda: calls.append("c")})
+    assert {k: n for k, (_, n) in res.items()} == {"a": 4, "c": 4}
+    # 2 warm-up + 4 timed calls per case, each right after the hook
+    assert calls.count("b") == 12 and calls.count("a") == calls.count("c") == 6
+    assert all(calls[i] == "b" for i in range(0, len(calls), 2))

@@ -64,11 +64,21 @@ class Row:
 class Timer:
     """Alternating (order shuffled each round), warmed-up, median timing on CPU or CUDA (events)."""
 
-    def __init__(self, device: torch.device, reps: int, warmup: int, budget_s: float) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        reps: int,
+        warmup: int,
+        budget_s: float,
+        before: Case | None = None,
+    ) -> None:
         self.device, self.reps, self.warmup, self.budget_s = device, reps, warmup, budget_s
+        self.before = before  # run untimed before every timed call (e.g. a parallel op)
         self.samples: dict[str, list[float]] = {}  # seconds per round of the last run()
 
     def _once(self, fn: Case) -> float:
+        if self.before is not None:
+            self.before()
         if self.device.type == "cuda":
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
