@@ -94,12 +94,12 @@ int64_t cutmix_check_targets(int64_t n, int64_t c, const int64_t *y, const int64
     return 0;
 }
 
-/* Soft targets (N, C) float32, contiguous, rows [i0, i1) of a checked batch: row i is lam[i] at
-   y[i], plus 1 - lam[i] at y[perm[i]], zeros elsewhere; the same float32 operations as zero_,
-   scatter_ and scatter_add_. */
-void cutmix_targets(float *out, int64_t i0, int64_t i1, int64_t c, const int64_t *y,
-                    const int64_t *perm, const float *lam) {
-    for (int64_t i = i0; i < i1; i++) {
+/* Soft targets (N, C) float32, contiguous, of a checked batch: row i is lam[i] at y[i], plus
+   1 - lam[i] at y[perm[i]], zeros elsewhere; the same float32 operations as zero_, scatter_ and
+   scatter_add_. */
+void cutmix_targets(float *out, int64_t n, int64_t c, const int64_t *y, const int64_t *perm,
+                    const float *lam) {
+    for (int64_t i = 0; i < n; i++) {
         float *row = out + i * c;
         memset(row, 0, (size_t)c * sizeof(float));
         row[y[i]] = lam[i];
@@ -117,14 +117,13 @@ static void copy_block(char *d, const char *s, int64_t n, int64_t piece) {
     memcpy(d, s, (size_t)n);
 }
 
-/* Out-of-place CutMix on rows, samples [i0, i1) of a checked batch. A row is `w` pixels of `pb`
-   bytes, contiguous. Row (i, k, y) starts at base + i*s[0] + k*s[1] + y*s[2] (byte strides; k runs
-   over `planes`). Disjoint sample ranges may run in parallel: each writes only its own samples. */
-void cutmix_cut_rows(const char *x, char *out, int64_t i0, int64_t i1, int64_t planes, int64_t h,
-                     int64_t w, int64_t pb, const int64_t *xs, const int64_t *os,
-                     const int64_t *perm, const int64_t *boxes, int64_t piece) {
+/* Out-of-place CutMix on rows of a checked batch. A row is `w` pixels of `pb` bytes, contiguous.
+   Row (i, k, y) starts at base + i*s[0] + k*s[1] + y*s[2] (byte strides; k runs over `planes`). */
+void cutmix_cut_rows(const char *x, char *out, int64_t n, int64_t planes, int64_t h, int64_t w,
+                     int64_t pb, const int64_t *xs, const int64_t *os, const int64_t *perm,
+                     const int64_t *boxes, int64_t piece) {
     const int64_t row = w * pb;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = 0; i < n; i++) {
         const int64_t j = perm[i];
         const int64_t x1 = boxes[4 * i], y1 = boxes[4 * i + 1];
         const int64_t x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
@@ -220,7 +219,7 @@ def load() -> ctypes.CDLL:
     i64, p = ctypes.c_int64, ctypes.c_void_p
     dll.cutmix_check.argtypes = [i64, i64, i64, p, p]
     dll.cutmix_check.restype = i64
-    dll.cutmix_cut_rows.argtypes = [p, p, i64, i64, i64, i64, i64, i64, p, p, p, p, i64]
+    dll.cutmix_cut_rows.argtypes = [p, p, i64, i64, i64, i64, i64, p, p, p, p, i64]
     dll.cutmix_cut_rows.restype = None
     dll.cutmix_paste_bytes.argtypes = [i64, i64, i64, p, p]
     dll.cutmix_paste_bytes.restype = i64
@@ -228,7 +227,7 @@ def load() -> ctypes.CDLL:
     dll.cutmix_paste_rows.restype = None
     dll.cutmix_check_targets.argtypes = [i64, i64, p, p]
     dll.cutmix_check_targets.restype = i64
-    dll.cutmix_targets.argtypes = [p, i64, i64, i64, p, p, p]
+    dll.cutmix_targets.argtypes = [p, i64, i64, p, p, p]
     dll.cutmix_targets.restype = None
     return dll
 
@@ -326,7 +325,6 @@ def cut_rows(
     dll.cutmix_cut_rows(
         images.data_ptr(),
         out.data_ptr(),
-        0,
         n,
         planes,
         h,
@@ -366,6 +364,5 @@ def soft_targets(labels: Tensor, perm: Tensor, lam: Tensor, out: Tensor) -> Tens
             f"params: expected partners in [0, {n}) and labels: class ids in [0, {c}), got "
             f"partner {int(perm_c[i])} and class id {int(y[i])} for sample {i}"
         )
-    tail = (c, y.data_ptr(), perm_c.data_ptr(), lam_c.data_ptr())
-    dll.cutmix_targets(out.data_ptr(), 0, n, *tail)
+    dll.cutmix_targets(out.data_ptr(), n, c, y.data_ptr(), perm_c.data_ptr(), lam_c.data_ptr())
     return out
