@@ -18,8 +18,8 @@ from collections.abc import Callable
 import torch
 
 from cutmix import _native
-from cutmix import functional as F
 from cutmix.bench import Timer
+from cutmix.functional import _images as F
 from cutmix.params import sample_cutmix
 
 SHAPES = [

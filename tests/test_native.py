@@ -14,7 +14,7 @@ import torch
 
 import cutmix
 from cutmix import _native
-from cutmix import functional as F
+from cutmix.functional import _images as F
 from helpers import HAS_C_COMPILER as HAS_CC
 
 

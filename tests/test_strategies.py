@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cutmix
-from cutmix import functional as F
+from cutmix.functional import _images as F
 from cutmix.params import MixParams
 from helpers import FORCED, HAS_C_COMPILER
 

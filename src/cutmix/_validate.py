@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from cutmix.params import MixParams
-
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# The partner modes and box placements (re-exported by cutmix.params).
+MODES: tuple[str, ...] = ("batch", "pair", "sample")
+PLACEMENTS: tuple[str, ...] = ("center", "inside")
 
 
 def describe(value: Any) -> str:
@@ -92,14 +92,10 @@ def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
 
 
 def check_mode(mode: Any) -> str:
-    from cutmix.params import MODES
-
     return check_choice(mode, MODES, "mode")
 
 
 def check_placement(placement: Any) -> str:
-    from cutmix.params import PLACEMENTS
-
     return check_choice(placement, PLACEMENTS, "placement")
 
 
@@ -215,21 +211,6 @@ def check_class_range(labels: Tensor, num_classes: int, name: str = "labels") ->
     else:
         ok = ((labels >= 0) & (labels < num_classes)).all()
         torch._assert_async(ok, f"{name}: expected class ids in [0, {num_classes})")
-
-
-def check_params(params: Any, images: Tensor, name: str = "params") -> MixParams:
-    from cutmix.params import MixParams
-
-    if not isinstance(params, MixParams):
-        fail(name, "a cutmix.MixParams", describe(params), kind=TypeError)
-    n, (h, w) = images.shape[0], images.shape[-2:]
-    if params.perm.shape[0] != n:
-        fail(name, f"params for a batch of {n}", f"params for a batch of {params.perm.shape[0]}")
-    if params.size is not None and tuple(params.size) != (h, w):
-        fail(name, f"params for images of size {(h, w)}", f"params for size {tuple(params.size)}")
-    if params.perm.device != images.device:
-        fail(name, f"params on {images.device} (where the images are)", f"on {params.perm.device}")
-    return params
 
 
 def check_inplace_out(images: Tensor, inplace: bool, out: Tensor | None) -> None:

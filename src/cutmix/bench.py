@@ -33,7 +33,7 @@ from torch import nn
 
 import cutmix
 from cutmix import _native
-from cutmix import functional as F
+from cutmix.functional import _images as F
 
 __all__ = ["main"]
 

@@ -316,7 +316,7 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from cutmix.preview import preview_from_data
+    from cutmix.train.preview_cmd import preview_from_data
 
     path, size = preview_from_data(
         args.data,

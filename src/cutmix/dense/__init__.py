@@ -27,9 +27,17 @@ Example:
     ([[0, 0, 4, 4], [1, 1, 2, 2]], [7, 8])
 """
 
+import sys
+
 from cutmix.dense.batch import BOX_KEYS, DenseMix, mix_batch
-from cutmix.dense.boxes import MixedBoxes, cut_boxes
-from cutmix.dense.masks import MaskMix, cut_masks, mix_masks, mixed_mask_cross_entropy
+from cutmix.functional import boxes, masks
+from cutmix.functional.boxes import MixedBoxes, cut_boxes
+from cutmix.functional.masks import MaskMix, cut_masks, mix_masks, mixed_mask_cross_entropy
+
+# The mask and box kernels moved to cutmix.functional (they sit below the transforms); the old
+# module paths keep working: `from cutmix.dense.masks import cut_masks`.
+sys.modules.setdefault(f"{__name__}.boxes", boxes)
+sys.modules.setdefault(f"{__name__}.masks", masks)
 
 __all__ = [
     "BOX_KEYS",

@@ -9,18 +9,13 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.dense._common import (
-    _apply_images,
-    _blend_flags,
-    _box_mask,
-    _check_thresholds,
-    _is_tv,
-    _plain,
-    _tvi,
-)
-from cutmix.dense.boxes import MixedBoxes, _BoxPlan, _check_box_list, _plan_boxes, cut_boxes
-from cutmix.dense.masks import cut_masks
-from cutmix.params import MixParams
+from cutmix.functional import apply_images, box_mask
+from cutmix.functional._common import _blend_flags, _check_thresholds, _is_tv, _plain
+from cutmix.functional.boxes import MixedBoxes, _BoxPlan, _check_box_list, _plan_boxes, cut_boxes
+from cutmix.functional.masks import cut_masks
+from cutmix.interop import torchvision as tvi
+from cutmix.params import MixParams, check_params
+from cutmix.transforms import CutMix, MixUp, RandomMix
 
 __all__ = ["BOX_KEYS", "DenseMix", "mix_batch"]
 
@@ -38,7 +33,7 @@ def _instance_masks(
     n = len(masks)
     blend = _blend_flags(params, dev)
     paste = params.boxes if params.boxes is not None else torch.zeros(n, 4, dtype=torch.int64)
-    inside = _box_mask(paste.to(dev), size)[:, 0] & ~blend.view(-1, 1, 1)
+    inside = box_mask(paste.to(dev), size)[:, 0] & ~blend.view(-1, 1, 1)
     img = torch.repeat_interleave(
         torch.arange(n, device=dev), torch.tensor(plan.counts, device=dev)
     )
@@ -87,7 +82,7 @@ def _mix_target_list(
         tv = any(_is_tv(b) for b in boxes)
         metas: list[Any] = []
         if tv:
-            boxes, metas = _tvi().boxes_to_xyxy(boxes)
+            boxes, metas = tvi.boxes_to_xyxy(boxes)
         labels = [
             t["labels"] if "labels" in t else torch.zeros(len(b), dtype=torch.int64)
             for t, b in zip(targets, boxes)
@@ -99,7 +94,7 @@ def _mix_target_list(
             dtype = torch.promote_types(dtype, b.dtype)
         new_boxes: list[Tensor] = list(plan.boxes.to(dtype).split(plan.counts))
         if tv:
-            new_boxes = _tvi().boxes_from_xyxy(new_boxes, metas)
+            new_boxes = tvi.boxes_from_xyxy(new_boxes, metas)
         weights = plan.weights.split(plan.counts)
         for key in box_keys:
             present = [key in t for t in targets]
@@ -136,7 +131,7 @@ def _mix_target_list(
                     _check_dense_size(m, size, f"targets[{i}]['masks']")
                 mixed = _instance_masks(masks, plan, params, size)
                 for o, m, src in zip(out, mixed, masks):
-                    o["masks"] = _tvi().wrap_like(m, src) if _is_tv(src) else m
+                    o["masks"] = tvi.wrap_like(m, src) if _is_tv(src) else m
             elif all(m.dim() == 2 for m in masks):
                 semantic = True
             else:
@@ -158,7 +153,7 @@ def _mix_target_list(
             _check_dense_size(m, size, f"targets[{i}]['masks']")
         mixed = _mix_semantic(masks, params)
         for o, m, src in zip(out, mixed, masks):
-            o["masks"] = _tvi().wrap_like(m, src) if _is_tv(src) else m
+            o["masks"] = tvi.wrap_like(m, src) if _is_tv(src) else m
     return out
 
 
@@ -210,11 +205,11 @@ def mix_batch(
         V.fail("params", "a cutmix.MixParams", V.describe(params), kind=TypeError)
     min_visibility, min_area = _check_thresholds(min_visibility, min_area)
     plain_images = _plain(images)
-    V.check_params(params, plain_images)
+    check_params(params, plain_images)
     size = (int(images.shape[-2]), int(images.shape[-1]))
-    mixed = _apply_images(plain_images, params)
+    mixed = apply_images(plain_images, params)
     if _is_tv(images):
-        mixed = _tvi().wrap_like(mixed, images)
+        mixed = tvi.wrap_like(mixed, images)
     if isinstance(targets, Mapping):
         extra = sorted(set(targets) - {"boxes", "labels", "masks"})
         if extra:
@@ -267,8 +262,6 @@ class DenseMix:
     """
 
     def __init__(self, mix: Any, *, min_visibility: float = 0.25, min_area: float = 1.0) -> None:
-        from cutmix.transforms import CutMix, MixUp, RandomMix
-
         if not isinstance(mix, (CutMix, MixUp, RandomMix)):
             V.fail("mix", "a CutMix, MixUp or RandomMix", V.describe(mix), kind=TypeError)
         self.mix = mix

@@ -1,4 +1,4 @@
-"""Helpers shared by the dense-target modules: kernels imported on use, tv_tensors, checks."""
+"""Helpers shared by the dense-target kernels (masks, boxes, batches): tv_tensors, blend flags, checks."""
 
 from __future__ import annotations
 
@@ -11,27 +11,8 @@ from cutmix import _validate as V
 from cutmix.params import MixParams
 
 
-def _box_mask(boxes: Tensor, size: tuple[int, int]) -> Tensor:
-    # Imported on use: cutmix.functional re-exports this module's kernels at its end.
-    from cutmix.functional import box_mask as kernel
-
-    return kernel(boxes, size)
-
-
-def _apply_images(images: Tensor, params: MixParams) -> Tensor:
-    from cutmix.functional import apply_images as kernel
-
-    return kernel(images, params)
-
-
 def _is_tv(value: Any) -> bool:
     return isinstance(value, Tensor) and type(value).__module__.startswith("torchvision.")
-
-
-def _tvi() -> Any:
-    from cutmix.interop import torchvision as tvi
-
-    return tvi
 
 
 def _plain(t: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.params import MixParams
+from cutmix.params import MixParams, check_params
 
 Strategy = Literal["auto", "loop", "masked", "compiled", "native"]
 # What "auto" chooses from; the property tests force each of these in turn. "native" is a small C
@@ -41,9 +41,7 @@ __all__ = [
     "STRATEGIES",
     "apply_images",
     "box_mask",
-    "cut_boxes",
     "cut_images",
-    "cut_masks",
     "mix_images",
     "mix_labels",
     "one_hot",
@@ -484,7 +482,7 @@ def cut_images(
         [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
     V.check_images(images)
-    V.check_params(params, images)
+    check_params(params, images)
     V.check_inplace_out(images, inplace, out)
     if params.boxes is None:
         V.fail("params", "CutMix params with boxes (MixUp params go to mix_images)", "boxes=None")
@@ -515,7 +513,7 @@ def mix_images(
         [1.0, 4.0]
     """
     V.check_images(images)
-    V.check_params(params, images)
+    check_params(params, images)
     V.check_inplace_out(images, inplace, out)
     lam = params.lam.view(-1, 1, 1, 1)
     src = images.index_select(0, params.perm)
@@ -567,7 +565,7 @@ def apply_images(
     if params.blend is None:
         return cut_images(images, params, inplace=inplace, out=out, strategy=strategy)
     V.check_images(images)
-    V.check_params(params, images)
+    check_params(params, images)
     V.check_inplace_out(images, inplace, out)
     blended = mix_images(images, params)
     cut = cut_images(images, params, strategy=strategy)
@@ -678,6 +676,3 @@ def _native_targets(labels: Tensor, lam: Tensor, out: Tensor) -> bool:
 
     return _native.available()
 
-
-# Dense targets live in cutmix.dense (which needs box_mask above); re-exported here as in DESIGN.md.
-from cutmix.dense import cut_boxes, cut_masks  # noqa: E402

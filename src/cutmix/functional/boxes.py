@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.dense._common import _blend_flags, _check_thresholds, _is_tv, _plain, _tvi
+from cutmix.functional._common import _blend_flags, _check_thresholds, _is_tv, _plain
+from cutmix.interop import torchvision as tvi
 from cutmix.params import MixParams
 
 __all__ = ["MixedBoxes", "cut_boxes"]
@@ -221,7 +222,7 @@ def cut_boxes(
     metas: list[Any] = []
     size = params.size
     if tv:
-        boxes, metas = _tvi().boxes_to_xyxy(boxes)
+        boxes, metas = tvi.boxes_to_xyxy(boxes)
         if size is None:
             size = next((m.canvas_size for m in metas if m is not None), None)
     n = params.perm.shape[0]
@@ -236,7 +237,7 @@ def cut_boxes(
     wts = plan.weights.split(plan.counts)
     out_b = list(out)
     if tv:
-        out_b = _tvi().boxes_from_xyxy(out_b, metas)
+        out_b = tvi.boxes_from_xyxy(out_b, metas)
     if return_weights:
         return MixedBoxes(out_b, list(lab), list(wts))
     return out_b, list(lab)

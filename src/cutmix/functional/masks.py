@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.dense._common import _blend_flags, _box_mask, _is_tv, _plain, _tvi
+from cutmix.functional._common import _blend_flags, _is_tv, _plain
+from cutmix.functional._images import box_mask
+from cutmix.interop import torchvision as tvi
 from cutmix.params import MixParams
 
 __all__ = ["MaskMix", "cut_masks", "mix_masks", "mixed_mask_cross_entropy"]
@@ -83,9 +85,9 @@ def cut_masks(masks: Tensor, params: MixParams) -> Tensor:
         )
     assert params.boxes is not None
     plain = _plain(maps)
-    inside = _box_mask(params.boxes, tuple(plain.shape[-2:]))[:, 0]
+    inside = box_mask(params.boxes, tuple(plain.shape[-2:]))[:, 0]
     out = torch.where(inside, plain.index_select(0, params.perm), plain).view(masks.shape)
-    return _tvi().wrap_like(out, masks) if _is_tv(masks) else out
+    return tvi.wrap_like(out, masks) if _is_tv(masks) else out
 
 
 def mix_masks(masks: Tensor, params: MixParams) -> MaskMix:
@@ -108,13 +110,13 @@ def mix_masks(masks: Tensor, params: MixParams) -> MaskMix:
     if params.boxes is None:
         own = maps
     else:
-        inside = _box_mask(params.boxes, tuple(maps.shape[-2:]))[:, 0] & ~blend.view(-1, 1, 1)
+        inside = box_mask(params.boxes, tuple(maps.shape[-2:]))[:, 0] & ~blend.view(-1, 1, 1)
         own = torch.where(inside, partner, maps)
         partner = torch.where(blend.view(-1, 1, 1), partner, own)
     lam = torch.where(blend, params.lam.float(), torch.ones_like(params.lam, dtype=torch.float32))
     own, partner = own.reshape(masks.shape), partner.reshape(masks.shape)
     if _is_tv(masks):
-        own, partner = _tvi().wrap_like(own, masks), _tvi().wrap_like(partner, masks)
+        own, partner = tvi.wrap_like(own, masks), tvi.wrap_like(partner, masks)
     return MaskMix(own, partner, lam)
 
 

@@ -242,7 +242,7 @@ def run_compare(
     }
     plot_curves(results, arms, out / "curves.png")
     try:
-        from cutmix.preview import preview_from_splits
+        from cutmix.train.preview_cmd import preview_from_splits
 
         mix_arm = next((a for a in arms if a != "none"), "cutmix")
         preview_from_splits(
