@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor
@@ -34,7 +34,7 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def fail(name: str, expected: str, got: Any, *, kind: type[Exception] = ValueError) -> None:
+def fail(name: str, expected: str, got: Any, *, kind: type[Exception] = ValueError) -> NoReturn:
     raise kind(f"{name}: expected {expected}, got {got}")
 
 

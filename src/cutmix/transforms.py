@@ -66,13 +66,13 @@ class _Mix:
 
     def _identity(self, images: Tensor, boxes: bool) -> MixParams:
         return identity_params(
-            images.shape[0], tuple(images.shape[-2:]), boxes=boxes, device=images.device
+            images.shape[0], (images.shape[-2], images.shape[-1]), boxes=boxes, device=images.device
         )
 
     def apply(self, images: Tensor, labels: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
         """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``."""
         V.check_images(images)
-        mixed = apply_images(images, params, inplace=self.inplace, strategy=self.strategy)
+        mixed = apply_images(images, params, inplace=self.inplace, strategy=self.strategy)  # type: ignore[arg-type]
         targets = mix_labels(labels, params, self.num_classes, label_smoothing=self.label_smoothing)
         return mixed, targets
 
@@ -220,7 +220,7 @@ class CutMix(_Sampled):
             return self._identity(images, boxes=True)
         return sample_cutmix(
             images.shape[0],
-            tuple(images.shape[-2:]),
+            (images.shape[-2], images.shape[-1]),
             placement=self.placement,  # type: ignore[arg-type]
             area_bounds=self.area_bounds,
             **self._sampling(images, generator, labels),
@@ -286,7 +286,7 @@ class MixUp(_Sampled):
         if not self.enabled:
             return self._identity(images, boxes=False)
         return sample_mixup(
-            images.shape[0], tuple(images.shape[-2:]), **self._sampling(images, generator, labels)
+            images.shape[0], (images.shape[-2], images.shape[-1]), **self._sampling(images, generator, labels)
         )
 
 

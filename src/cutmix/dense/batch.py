@@ -119,7 +119,7 @@ def _mix_target_list(
         for i, o in enumerate(out):
             o["boxes"] = new_boxes[i]
             o["box_weights"] = weights[i]
-        masks = [t.get("masks") for t in targets]
+        masks: list[Any] = [t.get("masks") for t in targets]
         present = [m is not None for m in masks]
         if any(present) and not all(present):
             V.fail("targets", "'masks' in every target dict or in none", present)

@@ -85,7 +85,7 @@ def cut_masks(masks: Tensor, params: MixParams) -> Tensor:
         )
     assert params.boxes is not None
     plain = _plain(maps)
-    inside = box_mask(params.boxes, tuple(plain.shape[-2:]))[:, 0]
+    inside = box_mask(params.boxes, (plain.shape[-2], plain.shape[-1]))[:, 0]
     out = torch.where(inside, plain.index_select(0, params.perm), plain).view(masks.shape)
     return tvi.wrap_like(out, masks) if _is_tv(masks) else out
 
@@ -110,7 +110,7 @@ def mix_masks(masks: Tensor, params: MixParams) -> MaskMix:
     if params.boxes is None:
         own = maps
     else:
-        inside = box_mask(params.boxes, tuple(maps.shape[-2:]))[:, 0] & ~blend.view(-1, 1, 1)
+        inside = box_mask(params.boxes, (maps.shape[-2], maps.shape[-1]))[:, 0] & ~blend.view(-1, 1, 1)
         own = torch.where(inside, partner, maps)
         partner = torch.where(blend.view(-1, 1, 1), partner, own)
     lam = torch.where(blend, params.lam.float(), torch.ones_like(params.lam, dtype=torch.float32))

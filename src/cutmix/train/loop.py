@@ -121,9 +121,9 @@ def build_mix(
             return cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls)  # type: ignore[arg-type]
         if cfg.mix == "mixup":
             return cutmix.MixUp(
-                cfg.mixup_alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls
-            )  # type: ignore[arg-type]
-        kids = [
+                cfg.mixup_alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls  # type: ignore[arg-type]
+            )
+        kids: list[cutmix.CutMix | cutmix.MixUp] = [
             cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode),  # type: ignore[arg-type]
             cutmix.MixUp(cfg.mixup_alpha, num_classes, p=cfg.p, mode=cfg.mode),  # type: ignore[arg-type]
         ]
@@ -435,6 +435,7 @@ def _train(
             y = y.to(device, non_blocking=True)
             target = extra
             if isinstance(extra, torch.Generator):
+                assert mix is not None  # batches carry a generator only when there is a mix
                 x, target = mix.apply(x, y, mix.sample(x, generator=extra))
             with _autocast(device, amp):
                 logits = net(x)

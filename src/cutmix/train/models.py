@@ -153,7 +153,7 @@ def build_model(
     try:
         import timm
     except ImportError:
-        timm = None
+        timm = None  # type: ignore[assignment]
     if timm is not None and timm.is_model(timm_name):
         return timm.create_model(
             timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels
