@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test test-fast lint static bench
 
 $(BIN)/cutmix: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,13 +19,30 @@ setup: $(BIN)/cutmix
 demo: setup
 	$(BIN)/cutmix compare --out reports/digits
 
-test: setup
-	$(BIN)/ruff check src tests benchmarks
+# PYTHONPATH=src: the import graph and the types of this checkout, whatever the venv points at.
+RUFF_CHECK := $(BIN)/ruff check src tests benchmarks conftest.py
+LINT_IMPORTS := PYTHONPATH=src $(BIN)/lint-imports --no-logo
+MYPY := PYTHONPATH=src $(BIN)/mypy
+
+# The static checks CI runs (through `make test`): lint, the import layers, the types.
+static: setup
+	$(RUFF_CHECK)
+	$(LINT_IMPORTS)
+	$(MYPY)
+
+test: static
 	$(BIN)/python -m pytest -q
 
+# The inner loop (< 60 s on 2 cores): no `slow` tests, no doctests that train or benchmark,
+# fewer hypothesis examples. `make test` runs everything.
+test-fast: setup
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -q -m "not slow"
+
 lint: setup
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks conftest.py
+	$(RUFF_CHECK)
+	$(LINT_IMPORTS)
+	$(MYPY)
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

@@ -11,6 +11,7 @@ import torch
 from cutmix import bench
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
     assert bench.main(["--smoke", "--json", str(out)]) == 0

@@ -34,6 +34,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, out, err
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     code, stdout, _ = run(
@@ -68,6 +69,7 @@ def test_train_evaluate_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_compare_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
     argv = ["compare", *SMALL, "--epochs", "2", "--seeds", "2", "--out", str(out)]
@@ -197,6 +199,7 @@ def test_checkpoint_of_another_model(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2 and "unreadable" in err
 
 
+@pytest.mark.slow
 def test_real_entry_point_exits_cleanly(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "cutmix", "train", "--model", "nope", "--data", str(tmp_path / "x")],

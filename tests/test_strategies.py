@@ -378,6 +378,7 @@ def _hard_case() -> tuple[torch.Tensor, MixParams]:
     return x, p
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _has_cpp_compiler(), reason="inductor on CPU needs a C++ compiler")
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_compiled_strategy_is_bitwise_equal_to_the_reference() -> None:

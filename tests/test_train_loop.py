@@ -35,6 +35,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra",
     [
@@ -74,6 +75,7 @@ def test_checkpoint_is_plain_tensors_and_values(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".last.pt.tmp*"))  # written atomically, nothing left over
 
 
+@pytest.mark.slow
 def test_mix_off_epochs_and_seed_change_the_run(tmp_path: Path) -> None:
     r = train(
         TrainConfig(
@@ -178,6 +180,7 @@ def test_timm_names_and_unknown_names() -> None:
         build_model("definitely_not_a_model", 3)
 
 
+@pytest.mark.slow
 def test_amp_and_channels_last_on_cpu(tmp_path: Path) -> None:
     r = train(
         TrainConfig(
@@ -187,6 +190,7 @@ def test_amp_and_channels_last_on_cpu(tmp_path: Path) -> None:
     assert r["amp"] and r["channels_last"] and math.isfinite(r["history"][0]["train_loss"])
 
 
+@pytest.mark.slow
 def test_evaluation_cadence_does_not_change_training(tmp_path: Path) -> None:
     a = train(TrainConfig(epochs=3, eval_every=1, mix="cutmix", out=str(tmp_path / "a"), **SMALL))
     b = train(TrainConfig(epochs=3, eval_every=3, mix="cutmix", out=str(tmp_path / "b"), **SMALL))
