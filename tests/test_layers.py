@@ -62,3 +62,30 @@ def test_validate_imports_nothing_of_cutmix() -> None:
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert not [m for m in names if m == "cutmix" or m.startswith("cutmix.")]
+
+
+def _library_modules() -> list[Path]:
+    """The library below the training tool: everything but cli, __main__, bench, train/, __init__."""
+    pkg = ROOT / "src" / "cutmix"
+    upper = {pkg / "cli.py", pkg / "__main__.py", pkg / "bench.py", pkg / "__init__.py"}
+    return [
+        f for f in sorted(pkg.rglob("*.py")) if f not in upper and (pkg / "train") not in f.parents
+    ]
+
+
+def test_library_never_imports_the_root_package_names() -> None:
+    """``import cutmix`` or ``from cutmix import CutMix`` below the tool would hide a cycle through
+    cutmix/__init__.py (outside the contract's layers); submodule imports are fine."""
+    pkg = ROOT / "src" / "cutmix"
+    submodules = {f.stem for f in pkg.glob("*.py")} | {d.name for d in pkg.iterdir() if d.is_dir()}
+    bad = []
+    for f in _library_modules():
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import) and any(a.name == "cutmix" for a in node.names):
+                bad.append(f"{f.name}:{node.lineno} import cutmix")
+            if isinstance(node, ast.ImportFrom) and node.module == "cutmix" and node.level == 0:
+                names = [a.name for a in node.names if a.name not in submodules]
+                if names:
+                    bad.append(f"{f.name}:{node.lineno} from cutmix import {names}")
+    assert len(_library_modules()) > 10
+    assert bad == []
