@@ -25,8 +25,19 @@ from typing import Any
 
 import torch
 
-from cutmix.train.config import TrainConfig
+from cutmix.train.config import MIX_CHOICES, TrainConfig
 from cutmix.train.errors import UsageError
+from cutmix.train.loop import (
+    Dist,
+    evaluate_model,
+    load_checkpoint,
+    load_splits,
+    load_weights,
+    pick_device,
+    train,
+)
+from cutmix.train.models import build_model
+from cutmix.train.preview_cmd import preview_from_splits
 
 __all__ = ["evaluate_checkpoint", "run_compare", "summarize", "welch"]
 
@@ -193,9 +204,6 @@ def run_compare(
     base: TrainConfig, *, arms: list[str], seeds: int, out: str | Path, argv: list[str]
 ) -> int:
     """Train every arm for seeds ``0..seeds-1`` on the same data, then write the report folder."""
-    from cutmix.train.config import MIX_CHOICES
-    from cutmix.train.loop import load_splits, train
-
     if seeds < 1:
         raise UsageError(f"seeds: expected at least 1, got {seeds}")
     if len(arms) < 2 or len(set(arms)) != len(arms):
@@ -242,8 +250,6 @@ def run_compare(
     }
     plot_curves(results, arms, out / "curves.png")
     try:
-        from cutmix.train.preview_cmd import preview_from_splits
-
         mix_arm = next((a for a in arms if a != "none"), "cutmix")
         preview_from_splits(
             splits,
@@ -309,16 +315,6 @@ def evaluate_checkpoint(
     batch_size: int = 500,
 ) -> dict[str, Any]:
     """Top-1, top-5 and per-class accuracy of a checkpoint on its validation split (or ``data``)."""
-    from cutmix.train.loop import (
-        Dist,
-        evaluate_model,
-        load_checkpoint,
-        load_splits,
-        load_weights,
-        pick_device,
-    )
-    from cutmix.train.models import build_model
-
     state = load_checkpoint(checkpoint)
     name = state["model_name"]
     if model is not None and model != name:
