@@ -115,7 +115,9 @@ def check_params(params: Any, images: Tensor, name: str = "params") -> MixParams
     if params.size is not None and tuple(params.size) != (h, w):
         V.fail(name, f"params for images of size {(h, w)}", f"params for size {tuple(params.size)}")
     if params.perm.device != images.device:
-        V.fail(name, f"params on {images.device} (where the images are)", f"on {params.perm.device}")
+        V.fail(
+            name, f"params on {images.device} (where the images are)", f"on {params.perm.device}"
+        )
     return params
 
 
@@ -461,4 +463,3 @@ def sample_mixup(
     elif m == 1:
         lam = lam.expand(n).clone()
     return MixParams(perm=perm, lam=lam, boxes=None, size=hw)
-

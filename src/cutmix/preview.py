@@ -198,4 +198,3 @@ def render_grid(
                 font=font,
             )
     return canvas
-

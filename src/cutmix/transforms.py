@@ -286,7 +286,9 @@ class MixUp(_Sampled):
         if not self.enabled:
             return self._identity(images, boxes=False)
         return sample_mixup(
-            images.shape[0], (images.shape[-2], images.shape[-1]), **self._sampling(images, generator, labels)
+            images.shape[0],
+            (images.shape[-2], images.shape[-1]),
+            **self._sampling(images, generator, labels),
         )
 
 

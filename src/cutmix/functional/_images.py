@@ -675,4 +675,3 @@ def _native_targets(labels: Tensor, lam: Tensor, out: Tensor) -> bool:
     from cutmix import _native
 
     return _native.available()
-

@@ -110,7 +110,8 @@ def mix_masks(masks: Tensor, params: MixParams) -> MaskMix:
     if params.boxes is None:
         own = maps
     else:
-        inside = box_mask(params.boxes, (maps.shape[-2], maps.shape[-1]))[:, 0] & ~blend.view(-1, 1, 1)
+        size = (maps.shape[-2], maps.shape[-1])
+        inside = box_mask(params.boxes, size)[:, 0] & ~blend.view(-1, 1, 1)
         own = torch.where(inside, partner, maps)
         partner = torch.where(blend.view(-1, 1, 1), partner, own)
     lam = torch.where(blend, params.lam.float(), torch.ones_like(params.lam, dtype=torch.float32))

@@ -121,7 +121,11 @@ def build_mix(
             return cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls)  # type: ignore[arg-type]
         if cfg.mix == "mixup":
             return cutmix.MixUp(
-                cfg.mixup_alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls  # type: ignore[arg-type]
+                cfg.mixup_alpha,
+                num_classes,
+                p=cfg.p,
+                mode=cfg.mode,  # type: ignore[arg-type]
+                label_smoothing=ls,
             )
         kids: list[cutmix.CutMix | cutmix.MixUp] = [
             cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode),  # type: ignore[arg-type]
