@@ -65,11 +65,12 @@ def test_validate_imports_nothing_of_cutmix() -> None:
 
 
 def _library_modules() -> list[Path]:
-    """The library below the training tool: everything but cli, __main__, bench, train/, __init__."""
+    """The library below its users: all but cli, __main__, bench, __init__, train/, integrations/."""
     pkg = ROOT / "src" / "cutmix"
     upper = {pkg / "cli.py", pkg / "__main__.py", pkg / "bench.py", pkg / "__init__.py"}
+    users = {pkg / "train", pkg / "integrations"}
     return [
-        f for f in sorted(pkg.rglob("*.py")) if f not in upper and (pkg / "train") not in f.parents
+        f for f in sorted(pkg.rglob("*.py")) if f not in upper and not users.intersection(f.parents)
     ]
 
 
@@ -89,3 +90,16 @@ def test_library_never_imports_the_root_package_names() -> None:
                     bad.append(f"{f.name}:{node.lineno} from cutmix import {names}")
     assert len(_library_modules()) > 10
     assert bad == []
+
+
+def test_root_package_never_imports_its_users() -> None:
+    """``import cutmix`` stays light and acyclic: the training tool, the CLI, bench and the
+    integrations (which may ``import cutmix``) are never imported by cutmix/__init__.py."""
+    tree = ast.parse((ROOT / "src" / "cutmix" / "__init__.py").read_text())
+    imported = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom) and n.module:
+            imported += [n.module] + [f"{n.module}.{a.name}" for a in n.names]
+    users = ("cutmix.train", "cutmix.cli", "cutmix.bench", "cutmix.integrations")
+    assert "cutmix.functional" in imported
+    assert not [m for m in imported if m.startswith(users)]
