@@ -156,7 +156,10 @@ def _private_folder(folder: Path) -> None:
         created = False
     st = os.stat(folder)  # a symlink to a folder is judged by the folder
     if not stat.S_ISDIR(st.st_mode):
-        raise UnsafeCacheError(f"refusing to load the C kernel: {folder} is not a folder")
+        raise RuntimeError(
+            f"strategy: expected 'native' to find a folder at {folder}, got something else. "
+            "Set CUTMIX_CACHE_DIR to a writable folder or use strategy='auto'."
+        )
     if created and st.st_uid == _uid() and stat.S_IMODE(st.st_mode) != 0o700:
         os.chmod(folder, 0o700)  # e.g. a umask that took the owner's bits
         st = os.stat(folder)
