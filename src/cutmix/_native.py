@@ -393,17 +393,15 @@ _PIECE_BYTES = 2048
 
 
 def _raw(t: Tensor) -> bool:
-    """A CPU tensor whose bytes are its values, where ``data_ptr()`` says: not meta, not a
-    negative/conjugate view, not quantized or sparse, not a fake or functorch tensor without
-    storage, and not one autograd must see written (the eager kernels then raise as usual)."""
+    """A CPU tensor whose bytes are where ``data_ptr()`` says: not meta, not quantized or sparse,
+    not a fake or functorch tensor without storage, and not one autograd must see written (the
+    eager kernels then raise as usual)."""
     if (
         not isinstance(t, Tensor)
         or type(t).__torch_dispatch__ is not torch._C._disabled_torch_dispatch_impl
         or t.device.type != "cpu"
         or t.layout != torch.strided
         or t.is_quantized
-        or t.is_neg()
-        or t.is_conj()
         or t.dim() != 4
         or (t.requires_grad and torch.is_grad_enabled())
     ):
@@ -467,7 +465,10 @@ def cut_rows(
     CPU tensors, or a partner or box is out of range (nothing written), and naming ``out`` when
     ``out`` is not like ``images``. Returns None, writing nothing, where the eager kernels must do
     it: a layout without contiguous rows or two different layouts (:func:`rows_layout`), a tensor
-    whose bytes are not its values (:func:`_raw`), an output overlapping ``images`` or itself.
+    the C code cannot or must not write (:func:`_raw`), an ``out`` whose bytes are not its values
+    (negative or conjugate bit), an output overlapping ``images`` or itself, an inference tensor
+    outside inference mode. ``images`` with the negative or conjugate bit are resolved (a copy)
+    before a cut into ``out``; in place their bytes are moved as they are, which is right.
     Single-threaded.
     """
     if not isinstance(images, Tensor) or images.dim() != 4:
@@ -482,12 +483,18 @@ def cut_rows(
     target = images if out is None else out
     if not (_raw(images) and _raw(target)):
         return None
+    if out is not None and (out.is_neg() or out.is_conj()):
+        return None  # its bytes are not its values
     if torch._debug_has_internal_overlap(target) == 1 or (
         out is not None and _overlap(images, out)
     ):
         return None  # the eager kernels raise as PyTorch does, or handle it
     if target.is_inference() and not torch.is_inference_mode_enabled():
         return None  # PyTorch refuses to write an inference tensor outside inference mode
+    if out is not None and (images.is_neg() or images.is_conj()):
+        # Bytes copied as they are would flip signs (or conjugate). In place they are right: the
+        # partner's bytes and the own share the bit.
+        images = images.resolve_neg().resolve_conj()
     x_layout = rows_layout(images)
     o_layout = x_layout if out is None else rows_layout(out)
     if x_layout is None or o_layout is None or x_layout[:2] != o_layout[:2]:
