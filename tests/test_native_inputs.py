@@ -274,6 +274,12 @@ def test_soft_targets_check_their_inputs() -> None:
     out = torch.empty(4, 5)
     expected = _targets(labels, perm, lam, 5)
     assert torch.equal(_native.soft_targets(labels, perm, lam, out), expected)
+    for y, q, lm in (
+        (torch.stack([labels, labels], 1)[:, 1], perm.int(), torch.stack([lam, lam], 1)[:, 0]),
+        (torch._neg_view(-labels), torch._neg_view(-perm), torch._neg_view(-lam)),
+        (labels.to(torch.uint8), perm, lam.double()),
+    ):
+        assert torch.equal(_native.soft_targets(y, q, lm, torch.empty(4, 5)), expected)
     for bad, name in (
         ((labels.float(), perm, lam), "labels"),
         ((labels > 0, perm, lam), "labels"),

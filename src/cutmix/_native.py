@@ -396,20 +396,23 @@ def _raw(t: Tensor) -> bool:
     """A CPU tensor whose bytes are where ``data_ptr()`` says: not meta, not quantized or sparse,
     not a fake or functorch tensor without storage, and not one autograd must see written (the
     eager kernels then raise as usual)."""
-    if (
-        not isinstance(t, Tensor)
-        or type(t).__torch_dispatch__ is not torch._C._disabled_torch_dispatch_impl
-        or t.device.type != "cpu"
-        or t.layout != torch.strided
-        or t.is_quantized
-        or t.dim() != 4
-        or (t.requires_grad and torch.is_grad_enabled())
+    if not (
+        isinstance(t, Tensor)
+        and type(t).__torch_dispatch__ is _PLAIN_DISPATCH
+        and t.is_cpu
+        and t.layout is torch.strided
+        and not t.is_quantized
+        and t.dim() == 4
+        and not (t.requires_grad and torch.is_grad_enabled())
     ):
         return False
     try:
-        return t.numel() == 0 or t.data_ptr() != 0
+        return t.data_ptr() != 0 or t.numel() == 0
     except RuntimeError:  # e.g. a tensor batched by vmap: no storage
         return False
+
+
+_PLAIN_DISPATCH = torch._C._disabled_torch_dispatch_impl
 
 
 def _span(t: Tensor) -> tuple[int, int]:
@@ -420,8 +423,8 @@ def _span(t: Tensor) -> tuple[int, int]:
 
 
 def _overlap(a: Tensor, b: Tensor) -> bool:
-    if a.numel() == 0 or b.numel() == 0:
-        return False
+    if not torch._C._is_alias_of(a, b) or a.numel() == 0 or b.numel() == 0:
+        return False  # different storages never overlap
     (a0, a1), (b0, b1) = _span(a), _span(b)
     return a0 < b1 and b0 < a1
 
@@ -433,14 +436,24 @@ def _describe(t: object) -> str:
 
 
 def _ints(t: object, shape: tuple[int, ...], what: str, name: str = "params") -> Tensor:
-    """A private int64 contiguous copy (the C code reads it twice: nobody may change it between),
-    after checking it is a CPU integer tensor of ``shape``."""
+    """``t`` as an int64 contiguous CPU tensor of values (the C code snapshots it before checking
+    it), after checking it is a CPU integer tensor of ``shape``."""
+    if (
+        isinstance(t, Tensor)
+        and t.dtype is torch.int64
+        and t.is_cpu
+        and t.layout is torch.strided
+        and t.shape == shape
+        and t.is_contiguous()
+        and not t.is_neg()
+    ):
+        return t  # the common case, without a copy
     if (
         not isinstance(t, Tensor)
-        or t.device.type != "cpu"
-        or t.layout != torch.strided
+        or not t.is_cpu
+        or t.layout is not torch.strided
         or t.is_quantized
-        or t.dtype == torch.bool
+        or t.dtype is torch.bool
         or t.is_floating_point()
         or t.is_complex()
         or tuple(t.shape) != shape
@@ -448,7 +461,7 @@ def _ints(t: object, shape: tuple[int, ...], what: str, name: str = "params") ->
         raise ValueError(
             f"{name}: expected {what} as an integer CPU tensor of shape {shape}, got {_describe(t)}"
         )
-    return t.detach().to(torch.int64, memory_format=torch.contiguous_format, copy=True)
+    return t.detach().resolve_neg().to(torch.int64).contiguous()
 
 
 def cut_rows(
@@ -538,6 +551,8 @@ def cut_rows(
             boxes_c.data_ptr(),
             piece,
         )
+    if bad < 0:
+        raise MemoryError("cutmix: the C kernel could not copy the partners and boxes")
     if bad:
         i = bad - 1
         raise ValueError(
@@ -569,9 +584,9 @@ def soft_targets(labels: Tensor, perm: Tensor, lam: Tensor, out: Tensor) -> Tens
     if (
         not isinstance(out, Tensor)
         or out.dim() != 2
-        or out.dtype != torch.float32
-        or out.device.type != "cpu"
-        or out.layout != torch.strided
+        or out.dtype is not torch.float32
+        or not out.is_cpu
+        or out.layout is not torch.strided
     ):
         raise ValueError(f"out: expected a float32 (N, C) CPU tensor, got {_describe(out)}")
     n, c = out.shape
@@ -579,19 +594,21 @@ def soft_targets(labels: Tensor, perm: Tensor, lam: Tensor, out: Tensor) -> Tens
     perm_c = _ints(perm, (n,), "perm")
     if (
         not isinstance(lam, Tensor)
-        or lam.device.type != "cpu"
-        or lam.layout != torch.strided
+        or not lam.is_cpu
+        or lam.layout is not torch.strided
         or not lam.is_floating_point()
-        or tuple(lam.shape) != (n,)
+        or lam.shape != (n,)
     ):
         raise ValueError(
             f"params: expected lam as a float CPU tensor of shape {(n,)}, got {_describe(lam)}"
         )
-    lam_c = lam.detach().to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    lam_c = lam
+    if lam.dtype is not torch.float32 or not lam.is_contiguous() or lam.is_neg():
+        lam_c = lam.detach().resolve_neg().to(torch.float32).contiguous()
     # Anything but a plain contiguous float32 buffer is written through a copy (copy_ also raises
     # as the eager kernel would for a leaf that requires grad).
     direct = (
-        type(out).__torch_dispatch__ is torch._C._disabled_torch_dispatch_impl
+        type(out).__torch_dispatch__ is _PLAIN_DISPATCH
         and out.is_contiguous()
         and not out.is_neg()
         and not out.is_conj()
@@ -603,6 +620,8 @@ def soft_targets(labels: Tensor, perm: Tensor, lam: Tensor, out: Tensor) -> Tens
     bad = load().cutmix_targets(
         dest.data_ptr(), n, c, y.data_ptr(), perm_c.data_ptr(), lam_c.data_ptr()
     )
+    if bad < 0:
+        raise MemoryError("cutmix: the C kernel could not copy the partners and class ids")
     if bad:
         i = bad - 1
         raise ValueError(

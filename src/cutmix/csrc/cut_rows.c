@@ -1,11 +1,22 @@
 /* CPU kernels of cutmix (loaded by cutmix/_native.py with ctypes; no PyTorch headers).
 
-   Every entry point that writes first checks every partner, box and class id it will use and
-   returns 1 + i for the first bad sample i, writing nothing; 0 means done. The caller has
-   checked the shapes, dtypes and layouts (the byte strides and sizes passed here describe real
-   tensors); these checks keep bad *values* from moving memory outside the tensors. */
+   Every entry point that writes first copies the partners, boxes and class ids it will use (so
+   that another thread changing them cannot slip a value past the check), checks every one, and
+   returns 1 + i for the first bad sample i, writing nothing; 0 means done, -1 out of memory. The
+   caller has checked the shapes, dtypes and layouts (the byte strides and sizes passed here
+   describe real tensors); these checks keep bad *values* from moving memory outside them. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A private copy of a[0:n] followed by b[0:m] (int64), or NULL. */
+static int64_t *snapshot(const int64_t *a, int64_t n, const int64_t *b, int64_t m) {
+    int64_t *s = malloc((size_t)(n + m + 1) * sizeof(int64_t));
+    if (!s) return NULL;
+    if (n) memcpy(s, a, (size_t)n * sizeof(int64_t));
+    if (m) memcpy(s + n, b, (size_t)m * sizeof(int64_t));
+    return s;
+}
 
 #ifndef CUTMIX_SOURCE_SHA
 #define CUTMIX_SOURCE_SHA "unknown"
@@ -45,10 +56,10 @@ int64_t cutmix_paste_bytes(int64_t n, int64_t h, int64_t w, int64_t planes, int6
 /* In place: first copy every partner's box rows, as they are before any write, into `save`
    (back to back in sample order), then paste them into the own boxes. Reads of samples that are
    written too (cycles) therefore see the original pixels. Returns 1 + i for a bad sample, or
-   n + 1 when `save` (save_len bytes) is too small, writing nothing. */
-int64_t cutmix_paste_rows(char *x, char *save, int64_t save_len, int64_t n, int64_t h, int64_t w,
-                          int64_t planes, int64_t pb, const int64_t *xs, const int64_t *perm,
-                          const int64_t *boxes) {
+   n + 1 when `save` (save_len bytes) is too small, writing nothing; -1 out of memory. */
+static int64_t paste_rows(char *x, char *save, int64_t save_len, int64_t n, int64_t h,
+                          int64_t w, int64_t planes, int64_t pb, const int64_t *xs,
+                          const int64_t *perm, const int64_t *boxes) {
     const int64_t need = cutmix_paste_bytes(n, h, w, planes, pb, perm, boxes);
     if (need < 0) return -need;
     if (need > save_len) return n + 1;
@@ -70,6 +81,16 @@ int64_t cutmix_paste_rows(char *x, char *save, int64_t save_len, int64_t n, int6
     return 0;
 }
 
+int64_t cutmix_paste_rows(char *x, char *save, int64_t save_len, int64_t n, int64_t h, int64_t w,
+                          int64_t planes, int64_t pb, const int64_t *xs, const int64_t *perm,
+                          const int64_t *boxes) {
+    int64_t *s = snapshot(perm, n, boxes, 4 * n);
+    if (!s) return -1;
+    const int64_t r = paste_rows(x, save, save_len, n, h, w, planes, pb, xs, s, s + n);
+    free(s);
+    return r;
+}
+
 /* 0, or 1 + i for the first sample whose partner or class id is out of range. */
 int64_t cutmix_check_targets(int64_t n, int64_t c, const int64_t *y, const int64_t *perm) {
     for (int64_t i = 0; i < n; i++)
@@ -79,18 +100,23 @@ int64_t cutmix_check_targets(int64_t n, int64_t c, const int64_t *y, const int64
 
 /* Soft targets (N, C) float32, contiguous: row i is lam[i] at y[i], plus 1 - lam[i] at
    y[perm[i]], zeros elsewhere; the same float32 operations as zero_, scatter_ and scatter_add_.
-   Returns 1 + i for a bad sample (see cutmix_check_targets), writing nothing. */
-int64_t cutmix_targets(float *out, int64_t n, int64_t c, const int64_t *y, const int64_t *perm,
-                       const float *lam) {
+   Returns 1 + i for a bad sample (see cutmix_check_targets), writing nothing; -1 out of memory. */
+int64_t cutmix_targets(float *out, int64_t n, int64_t c, const int64_t *labels,
+                       const int64_t *partners, const float *lam) {
+    int64_t *s = snapshot(labels, n, partners, n);
+    if (!s) return -1;
+    const int64_t *y = s, *perm = s + n;
     const int64_t bad = cutmix_check_targets(n, c, y, perm);
-    if (bad) return bad;
-    for (int64_t i = 0; i < n; i++) {
-        float *row = out + i * c;
-        memset(row, 0, (size_t)c * sizeof(float));
-        row[y[i]] = lam[i];
-        row[y[perm[i]]] += 1.0f - lam[i];
+    if (!bad) {
+        for (int64_t i = 0; i < n; i++) {
+            float *row = out + i * c;
+            memset(row, 0, (size_t)c * sizeof(float));
+            row[y[i]] = lam[i];
+            row[y[perm[i]]] += 1.0f - lam[i];
+        }
     }
-    return 0;
+    free(s);
+    return bad;
 }
 
 /* memcpy, in pieces of `piece` bytes when piece > 0 and n >= 8 pieces: glibc copies long blocks
@@ -103,14 +129,12 @@ static void copy_block(char *d, const char *s, int64_t n, int64_t piece) {
     memcpy(d, s, (size_t)n);
 }
 
-/* Out-of-place CutMix on rows. A row is `w` pixels of `pb` bytes, contiguous. Row (i, k, y)
-   starts at base + i*s[0] + k*s[1] + y*s[2] (byte strides; k runs over `planes`). Returns 1 + i
-   for a bad sample (see cutmix_check), writing nothing. */
-int64_t cutmix_cut_rows(const char *x, char *out, int64_t n, int64_t planes, int64_t h, int64_t w,
-                        int64_t pb, const int64_t *xs, const int64_t *os, const int64_t *perm,
-                        const int64_t *boxes, int64_t piece) {
-    const int64_t bad = cutmix_check(n, h, w, perm, boxes);
-    if (bad) return bad;
+/* Out-of-place CutMix on rows of a checked batch (cutmix_cut_rows below checks it). A row is
+   `w` pixels of `pb` bytes, contiguous. Row (i, k, y) starts at base + i*s[0] + k*s[1] + y*s[2]
+   (byte strides; k runs over `planes`). */
+static void cut_rows(const char *x, char *out, int64_t n, int64_t planes, int64_t h, int64_t w,
+                     int64_t pb, const int64_t *xs, const int64_t *os, const int64_t *perm,
+                     const int64_t *boxes, int64_t piece) {
     const int64_t row = w * pb;
     for (int64_t i = 0; i < n; i++) {
         const int64_t j = perm[i];
@@ -148,5 +172,15 @@ int64_t cutmix_cut_rows(const char *x, char *out, int64_t n, int64_t planes, int
             }
         }
     }
-    return 0;
+}
+
+int64_t cutmix_cut_rows(const char *x, char *out, int64_t n, int64_t planes, int64_t h, int64_t w,
+                        int64_t pb, const int64_t *xs, const int64_t *os, const int64_t *perm,
+                        const int64_t *boxes, int64_t piece) {
+    int64_t *s = snapshot(perm, n, boxes, 4 * n);
+    if (!s) return -1;
+    const int64_t bad = cutmix_check(n, h, w, s, s + n);
+    if (!bad) cut_rows(x, out, n, planes, h, w, pb, xs, os, s, s + n, piece);
+    free(s);
+    return bad;
 }
