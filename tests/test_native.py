@@ -279,7 +279,15 @@ def test_a_library_built_from_another_source_is_refused(fresh: Path, tmp_path: P
 
 @pytest.mark.parametrize(
     "setup",
-    ["garbage sidecar", "nul in path", "bad CC quoting", "no source", "cache is a file"],
+    [
+        "garbage sidecar",
+        "garbage library",
+        "unreadable",
+        "nul in path",
+        "bad CC quoting",
+        "no source",
+        "cache is a file",
+    ],
 )
 def test_available_never_raises(
     fresh: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, setup: str
@@ -290,6 +298,22 @@ def test_available_never_raises(
         sha = hashlib.sha256(_native._source().encode()).hexdigest()
         tag = _native._tag(_native._compiler(), sha)
         (fresh / f"cut_rows_{tag}.sha256").write_bytes(os.urandom(64))
+    elif setup == "garbage library":  # ours, private, the bytes the sidecar records: no ELF
+        fresh.mkdir(mode=0o700)
+        sha = hashlib.sha256(_native._source().encode()).hexdigest()
+        tag = _native._tag(_native._compiler(), sha)
+        junk = os.urandom(256)
+        digest = hashlib.sha256(junk).hexdigest()
+        (fresh / _native._library_name(tag, digest)).write_bytes(junk)
+        (fresh / f"cut_rows_{tag}.sha256").write_text(digest)
+        for f in fresh.iterdir():
+            f.chmod(0o600)
+    elif setup == "unreadable":
+
+        def unreadable(*args: object) -> None:
+            raise PermissionError(13, "Permission denied", str(fresh))
+
+        monkeypatch.setattr(_native, "_load_built", unreadable)
     elif setup == "nul in path":
         monkeypatch.setattr(_native, "_cache_dir", lambda: tmp_path / "a\x00b")
     elif setup == "bad CC quoting":
@@ -353,6 +377,19 @@ def test_unwritable_cache_folder_is_a_clear_error(
     monkeypatch.setenv("CUTMIX_CACHE_DIR", str(blocker / "cache"))
     with pytest.raises(RuntimeError, match="Set CUTMIX_CACHE_DIR to a writable folder"):
         _native.load()
+
+
+@needs_cc
+def test_leftovers_of_a_killed_build_are_ignored(fresh: Path) -> None:
+    # Killed mid-build: a temporary folder, or a library moved into place without its sidecar.
+    _native.load()
+    _clear()
+    side, lib = _files(fresh)
+    side.unlink()
+    (fresh / ".build-junk").mkdir(mode=0o700)
+    (fresh / ".build-junk" / "cut_rows.so").write_bytes(b"half")
+    assert _native.available()
+    assert _files(fresh) == (side, lib)  # the same build, now with its sidecar
 
 
 @needs_cc
