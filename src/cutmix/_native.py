@@ -423,7 +423,8 @@ def _span(t: Tensor) -> tuple[int, int]:
 
 
 def _overlap(a: Tensor, b: Tensor) -> bool:
-    if not torch._C._is_alias_of(a, b) or a.numel() == 0 or b.numel() == 0:
+    same_storage = torch._C._is_alias_of(a, b)  # type: ignore[attr-defined]
+    if not same_storage or a.numel() == 0 or b.numel() == 0:
         return False  # different storages never overlap
     (a0, a1), (b0, b1) = _span(a), _span(b)
     return a0 < b1 and b0 < a1
