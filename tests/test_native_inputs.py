@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import cutmix
 from cutmix import MixParams, _native
@@ -325,3 +327,56 @@ def test_hand_built_params_reach_the_kernel_checked() -> None:
             p = MixParams(torch.tensor([1, 0]), torch.ones(2), boxes, (4, 4))
             F.cut_images(x, p, inplace=True, strategy=strategy)
         assert torch.equal(x, before)
+
+
+@st.composite
+def _cases(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Valid partners and boxes, half the time with one value broken (any field, any sample)."""
+    n = draw(st.integers(0, 5))
+    h, w = draw(st.integers(0, 6)), draw(st.integers(0, 6))
+    dtype = draw(st.sampled_from([torch.float32, torch.uint8, torch.float64]))
+    x = torch.randint(0, 200, (n, 2, h, w)).to(dtype)
+    if draw(st.booleans()):
+        x = x.contiguous(memory_format=torch.channels_last)
+    perm = [draw(st.integers(0, n - 1)) for _ in range(n)]
+    boxes = []
+    for _ in range(n):
+        xs = sorted(draw(st.lists(st.integers(0, w), min_size=2, max_size=2)))
+        ys = sorted(draw(st.lists(st.integers(0, h), min_size=2, max_size=2)))
+        boxes.append([xs[0], ys[0], xs[1], ys[1]])
+    if n and draw(st.booleans()):
+        i, field = draw(st.integers(0, n - 1)), draw(st.integers(0, 4))
+        if field == 4:
+            perm[i] = draw(st.sampled_from([-1, n, n + 7, -(2**63)]))
+        else:
+            boxes[i][field] = draw(st.integers(-3, max(h, w) + 3))
+    return (
+        x,
+        torch.tensor(perm, dtype=torch.long),
+        torch.tensor(boxes, dtype=torch.long).view(n, 4),
+        draw(st.booleans()),
+    )
+
+
+@given(_cases())
+def test_fuzz_any_box_and_partner_gives_the_reference_or_a_value_error(
+    case: tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool],
+) -> None:
+    x, perm, boxes, inplace = case
+    n, _, h, w = x.shape
+    x1, y1, x2, y2 = boxes.unbind(1) if n else (torch.zeros(0),) * 4
+    valid = bool(
+        ((perm >= 0) & (perm < n)).all()
+        and ((x1 >= 0) & (x1 <= x2) & (x2 <= w) & (y1 >= 0) & (y1 <= y2) & (y2 <= h)).all()
+    )
+    before = x.clone()
+    out = None if inplace else torch.zeros_like(x)
+    if not valid:
+        with pytest.raises(ValueError, match=r"^params: expected partners"):
+            _native.cut_rows(x, perm, boxes, out)
+        assert torch.equal(x, before)
+        assert out is None or not out.any()
+        return
+    got = _native.cut_rows(x, perm, boxes, out)
+    assert got is (x if inplace else out)
+    assert torch.equal(got, _reference(before, perm, boxes))
