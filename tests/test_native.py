@@ -151,6 +151,22 @@ def test_umask_000_still_creates_a_private_folder_and_files(
 
 
 @needs_cc
+def test_default_folder_is_private_inside_a_shared_cache(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The training tool's cache folder may be group-writable (umask 002): the kernel keeps to a
+    # private folder of its own inside it.
+    monkeypatch.delenv("CUTMIX_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    shared = tmp_path / "xdg" / "cutmix"
+    shared.mkdir(parents=True)
+    shared.chmod(0o775)
+    assert _native.available()
+    assert stat.S_IMODE((shared / "native").stat().st_mode) == 0o700
+    assert len(_files(shared / "native")) == 2
+
+
+@needs_cc
 @pytest.mark.parametrize("mode", [0o777, 0o770, 0o702])
 def test_refuses_a_folder_writable_by_group_or_others(fresh: Path, mode: int) -> None:
     fresh.mkdir()

@@ -17,7 +17,8 @@ Safety:
   id before writing anything and reports the first bad sample instead (ValueError naming
   ``params``). Written tensors get their autograd version counter bumped, as an eager in-place op
   does, so a tensor saved for backward and then cut in place makes ``backward()`` raise.
-- The cache (``$CUTMIX_CACHE_DIR``, else ``$XDG_CACHE_HOME/cutmix`` or ``~/.cache/cutmix``) is
+- The cache (``$CUTMIX_CACHE_DIR``, else ``$XDG_CACHE_HOME/cutmix/native`` or
+  ``~/.cache/cutmix/native``) is
   treated as ssh treats ``~/.ssh``: created with mode 0700 whatever the umask, and refused when it
   is owned by another user or writable by group or others, or when a file in it is a symlink, not
   a regular file, owned by another user or writable by group or others. A library is built in a
@@ -91,10 +92,13 @@ class UnsafeCacheError(RuntimeError):
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("CUTMIX_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "cutmix"
-    )
-    return Path(base)
+    """``$CUTMIX_CACHE_DIR``, else a ``native`` folder of its own in cutmix's cache folder (which
+    the training tool also uses, created with the user's umask, e.g. group-writable)."""
+    env = os.environ.get("CUTMIX_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "cutmix" / "native"
 
 
 @functools.lru_cache(maxsize=1)
