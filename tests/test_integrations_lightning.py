@@ -191,3 +191,11 @@ def test_ddp_two_cpu_processes_draw_different_boxes(tmp_path: Path) -> None:
     assert r0["boxes"] != r1["boxes"]  # the callback: each rank its own stream
     assert r0["collate"] != r1["collate"]  # MixCollate seeded alike: different streams too
     print(f"DDP run took {elapsed:.1f} s")
+
+
+def test_without_off_epochs_the_users_switch_is_left_alone() -> None:
+    mix = cutmix.CutMix(1.0, num_classes=C, enabled=False)
+    model, _ = _fit(L, "list", MixCallback(mix), fast_dev_run=True)
+    for _, _, y, hard, _ in (s for s in model.seen if s[0] == "train"):
+        assert torch.equal(y, torch.nn.functional.one_hot(hard, C).float())
+    assert mix.enabled is False

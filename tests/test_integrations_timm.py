@@ -177,6 +177,8 @@ def test_bad_arguments_name_themselves() -> None:
         Mixup(num_classes=3)(torch.rand(2, 3, 4, 4), torch.tensor([0, 3]))
     with pytest.raises(TypeError, match="x"):
         Mixup(num_classes=3)(torch.rand(3, 4, 4), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="x"):
+        Mixup(num_classes=3)(torch.rand(0, 3, 4, 4), torch.zeros(0, dtype=torch.long))
 
 
 def _samples(n: int, numpy: bool) -> list:

@@ -166,3 +166,10 @@ def test_core_transforms_keep_the_image_type(cls: type) -> None:
     assert type(plain) is torch.Tensor
     rm = cutmix.RandomMix([cutmix.CutMix(1.0), cutmix.MixUp(0.2)], num_classes=3)
     assert type(rm(x, torch.tensor([0, 1, 2, 0]))[0]) is tv_tensors.Image
+
+
+def test_a_bare_tensor_has_no_labels() -> None:
+    with pytest.raises(ValueError, match="labels"):
+        CutMix(num_classes=3)(torch.rand(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="labels"):
+        CutMix(num_classes=3)((torch.rand(2, 3, 4, 4),))

@@ -81,5 +81,6 @@ def test_default_mix_from_the_model_config_and_errors(tmp_path) -> None:
     args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     trainer = CutMixTrainer(model=_model(), args=args, train_dataset=_data(4))
     assert isinstance(trainer.mix, cutmix.CutMix) and trainer.mix.num_classes == C
+    assert trainer.loss_is_scaled_for_ga is False  # a per-batch mean: the Trainer divides by GA
     with pytest.raises(TypeError, match="mix"):
         CutMixTrainer(model=_model(), args=args, mix="cutmix")

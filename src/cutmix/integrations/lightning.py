@@ -134,10 +134,11 @@ class _MixCallback:
         self._patched.clear()
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        if not self.off_last_epochs:
+            return  # leave mix.enabled to the user
         max_epochs = trainer.max_epochs
         off = (
-            self.off_last_epochs > 0
-            and max_epochs is not None
+            max_epochs is not None
             and max_epochs > 0
             and trainer.current_epoch >= max_epochs - self.off_last_epochs
         )

@@ -241,7 +241,9 @@ class Mixup(_timm_mixup.Mixup):  # type: ignore[misc]
         if not isinstance(target, Tensor):
             fail("target", "a tensor", describe(target), kind=TypeError)
         n, (h, w) = x.shape[0], (int(x.shape[-2]), int(x.shape[-1]))
-        if n < 1 or target.shape[0] != n:
+        if n < 1:
+            fail("x", "at least one image (an empty batch cannot be mixed)", describe(x))
+        if target.shape[0] != n:
             fail("target", f"one row per image ({n})", describe(target))
         lam, boxes, cut, scalar = self._decide(n, h, w)
         dev = x.device

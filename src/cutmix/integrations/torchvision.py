@@ -64,10 +64,12 @@ def box_labels_getter(inputs: Any) -> tuple[Tensor, ...] | None:
 
 def _default_labels(inputs: Any) -> Tensor | None:
     """v2.CutMix's default: the second item, or a 'labels' / '*label*' key of a dict."""
-    if isinstance(inputs, (tuple, list)) and len(inputs) >= 2:
+    if isinstance(inputs, (tuple, list)):
+        if len(inputs) < 2:
+            return None
         inputs = inputs[1]
-    if isinstance(inputs, Tensor) and not isinstance(inputs, tv_tensors.TVTensor):
-        return inputs
+        if isinstance(inputs, Tensor) and not isinstance(inputs, tv_tensors.TVTensor):
+            return inputs
     if not isinstance(inputs, Mapping):
         return None
     keys = [k for k in inputs if isinstance(k, str)]

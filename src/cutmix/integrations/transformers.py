@@ -65,6 +65,8 @@ class CutMixTrainer(_transformers.Trainer):  # type: ignore[misc]
         self.mix = mix
         self.image_key, self.label_key = image_key, label_key
         self.mix_seed = mix_seed
+        # Our soft-target CE is a per-batch mean: let the Trainer divide by the accumulation steps.
+        self.loss_is_scaled_for_ga = False
 
     def get_train_dataloader(self) -> Any:
         """The Trainer's training loader, its collator wrapped in :class:`cutmix.MixCollate`."""
