@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -11,10 +12,12 @@ import cutmix
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 transformers = pytest.importorskip("transformers")
-pytest.importorskip(
-    "accelerate", reason="transformers.Trainer needs accelerate (cutmix[transformers])"
-)
 from cutmix.integrations.transformers import CutMixTrainer  # noqa: E402
+
+# transformers.Trainer / TrainingArguments need accelerate (in cutmix[transformers]).
+needs_accelerate = pytest.mark.skipif(
+    importlib.util.find_spec("accelerate") is None, reason="accelerate is not installed"
+)
 
 C = 4
 
@@ -46,6 +49,8 @@ class _Recording(CutMixTrainer):
         return res
 
 
+@needs_accelerate
+@needs_accelerate
 def test_trainer_trains_with_soft_target_ce_and_evaluates_unmixed(tmp_path) -> None:
     model = _model()
     args = transformers.TrainingArguments(
@@ -77,6 +82,8 @@ def test_trainer_trains_with_soft_target_ce_and_evaluates_unmixed(tmp_path) -> N
     assert not isinstance(trainer.data_collator, cutmix.MixCollate)
 
 
+@needs_accelerate
+@needs_accelerate
 def test_default_mix_from_the_model_config_and_errors(tmp_path) -> None:
     args = transformers.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     trainer = CutMixTrainer(model=_model(), args=args, train_dataset=_data(4))
@@ -84,3 +91,18 @@ def test_default_mix_from_the_model_config_and_errors(tmp_path) -> None:
     assert trainer.loss_is_scaled_for_ga is False  # a per-batch mean: the Trainer divides by GA
     with pytest.raises(TypeError, match="mix"):
         CutMixTrainer(model=_model(), args=args, mix="cutmix")
+
+
+@pytest.mark.parametrize("problem_type", [None, "multi_label_classification"])
+def test_soft_labels_get_soft_target_ce_whatever_the_problem_type(problem_type) -> None:
+    model = _model()
+    model.config.problem_type = problem_type
+    trainer = object.__new__(CutMixTrainer)  # compute_loss alone: no TrainingArguments needed
+    trainer.label_key = "labels"
+    x = torch.rand(4, 3, 8, 8)
+    soft = torch.softmax(torch.rand(4, C), 1)
+    loss, outputs = trainer.compute_loss(model, {"pixel_values": x, "labels": soft}, True)
+    want = cutmix.soft_target_cross_entropy(model(pixel_values=x).logits, soft)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+    assert outputs.loss is None  # the model never saw the float labels (no BCE switch)
+    assert model.config.problem_type == problem_type
