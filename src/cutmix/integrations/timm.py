@@ -56,9 +56,12 @@ from torch.utils.data import default_collate
 
 import cutmix
 from cutmix.functional import apply_images
-from cutmix.integrations._common import describe, fail, require
+from cutmix.integrations._common import describe, fail
 
-_timm_mixup = require("timm.data.mixup", "timm")
+try:
+    from timm.data import mixup as _timm_mixup
+except ImportError as err:  # pragma: no cover - only without timm
+    raise ImportError("cutmix.integrations.timm needs timm: pip install 'cutmix[timm]'") from err
 
 __all__ = ["FastCollateMixup", "Mixup"]
 

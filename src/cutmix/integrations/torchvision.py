@@ -33,10 +33,15 @@ from torch import Tensor
 
 import cutmix
 from cutmix.functional import apply_images, mix_labels
-from cutmix.integrations._common import describe, fail, require
+from cutmix.integrations._common import describe, fail
 
-_v2 = require("torchvision.transforms.v2", "torchvision")
-from torchvision import tv_tensors  # noqa: E402
+try:
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2 as _v2
+except ImportError as err:  # pragma: no cover - only without torchvision
+    raise ImportError(
+        "cutmix.integrations.torchvision needs torchvision: pip install 'cutmix[torchvision]'"
+    ) from err
 
 __all__ = ["BOX_ENTRIES", "CutMix", "MixUp", "box_labels_getter"]
 

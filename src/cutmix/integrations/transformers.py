@@ -28,9 +28,14 @@ import torch
 from torch import Tensor
 
 import cutmix
-from cutmix.integrations._common import describe, fail, require
+from cutmix.integrations._common import describe, fail
 
-_transformers = require("transformers", "transformers")
+try:
+    import transformers as _transformers
+except ImportError as err:  # pragma: no cover - only without transformers
+    raise ImportError(
+        "cutmix.integrations.transformers needs transformers: pip install 'cutmix[transformers]'"
+    ) from err
 
 __all__ = ["CutMixTrainer"]
 
@@ -70,7 +75,7 @@ class CutMixTrainer(_transformers.Trainer):  # type: ignore[misc]
 
     def get_train_dataloader(self) -> Any:
         """The Trainer's training loader, its collator wrapped in :class:`cutmix.MixCollate`."""
-        plain = self.data_collator
+        plain: Any = self.data_collator
         self.data_collator = cutmix.MixCollate(
             self.mix,
             collate_fn=plain,
@@ -92,8 +97,7 @@ class CutMixTrainer(_transformers.Trainer):  # type: ignore[misc]
     ) -> Any:
         """Soft-target CE for mixed (float ``(N, C)``) labels; the Trainer's loss otherwise."""
         labels = inputs.get(self.label_key)
-        soft = isinstance(labels, Tensor) and labels.is_floating_point() and labels.dim() == 2
-        if not soft:
+        if not (isinstance(labels, Tensor) and labels.is_floating_point() and labels.dim() == 2):
             return super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
