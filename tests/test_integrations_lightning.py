@@ -199,3 +199,25 @@ def test_without_off_epochs_the_users_switch_is_left_alone() -> None:
     for _, _, y, hard, _ in (s for s in model.seen if s[0] == "train"):
         assert torch.equal(y, torch.nn.functional.one_hot(hard, C).float())
     assert mix.enabled is False
+
+
+@pytest.mark.parametrize("package", ["lightning.pytorch", "pytorch_lightning"])
+def test_a_datamodule_hook_still_runs_before_the_mix(package: str) -> None:
+    pl = pytest.importorskip(package)
+
+    class Data(pl.LightningDataModule):
+        def train_dataloader(self):
+            return DataLoader(_Data("list"), batch_size=4)
+
+        def on_after_batch_transfer(self, batch, dataloader_idx):
+            x, y = batch
+            return [x * 0, y]  # the datamodule's own device-side step: zero the images
+
+    cb = MixCallback(cutmix.CutMix(1.0, num_classes=C))
+    model = _module(pl.LightningModule)
+    trainer = pl.Trainer(accelerator="cpu", fast_dev_run=True, callbacks=[cb], logger=False,
+                         enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(model, datamodule=Data())
+    _, _, y, _, _ = next(s for s in model.seen if s[0] == "train")
+    assert y.shape == (4, C)  # mixed after the datamodule's hook ran
+    assert cb.last_params is not None

@@ -68,6 +68,16 @@ _LABEL_KEYS = ("labels", "label", "y", "target")
 _MASK64 = (1 << 63) - 1
 
 
+def _overridden(name: str, obj: Any) -> bool:
+    """Lightning's ``is_overridden`` from whichever package ``obj`` comes from."""
+    for is_overridden in _IS_OVERRIDDEN:
+        try:
+            return bool(is_overridden(name, obj))
+        except ValueError:  # obj is from the other package
+            continue
+    return False
+
+
 class _MixCallback:
     """The callback's behaviour; :class:`MixCallback` adds the installed ``Callback`` bases."""
 
@@ -106,16 +116,13 @@ class _MixCallback:
     # -- wiring -------------------------------------------------------------------------------
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if stage != "fit" or any(m is pl_module for m, _ in self._patched):
+        if stage != "fit" or self._patched:
             return
-        inner = pl_module.on_after_batch_transfer
+        # Lightning calls a LightningDataModule's hook when it overrides it, else the module's:
+        # wrap that one.
         dm = getattr(trainer, "datamodule", None)
-        if dm is not None:
-            over = _IS_OVERRIDDEN[0]
-            if over("on_after_batch_transfer", dm) and not over(
-                "on_after_batch_transfer", pl_module
-            ):
-                inner = dm.on_after_batch_transfer  # what Lightning would have called
+        owner = dm if dm is not None and _overridden("on_after_batch_transfer", dm) else pl_module
+        inner = owner.on_after_batch_transfer
 
         def on_after_batch_transfer(batch: Any, dataloader_idx: int) -> Any:
             batch = inner(batch, dataloader_idx)
@@ -123,14 +130,15 @@ class _MixCallback:
                 batch = self.mix_batch(batch, trainer, pl_module)
             return batch
 
-        had = "on_after_batch_transfer" in vars(pl_module)
-        pl_module.on_after_batch_transfer = on_after_batch_transfer
-        self._patched.append((pl_module, had))
+        self._patched.append((owner, vars(owner).get("on_after_batch_transfer")))
+        owner.on_after_batch_transfer = on_after_batch_transfer
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        for module, had in self._patched:
-            if not had:
-                vars(module).pop("on_after_batch_transfer", None)
+        for owner, before in self._patched:
+            if before is None:
+                vars(owner).pop("on_after_batch_transfer", None)
+            else:  # an instance attribute of the user's: put it back
+                owner.on_after_batch_transfer = before
         self._patched.clear()
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
