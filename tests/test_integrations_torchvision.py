@@ -173,3 +173,12 @@ def test_a_bare_tensor_has_no_labels() -> None:
         CutMix(num_classes=3)(torch.rand(2, 3, 4, 4))
     with pytest.raises(ValueError, match="labels"):
         CutMix(num_classes=3)((torch.rand(2, 3, 4, 4),))
+
+
+def test_one_tuple_argument_and_extra_items() -> None:
+    x, y = torch.rand(4, 3, 6, 6), torch.arange(4)
+    before = x.clone()
+    out = CutMix(num_classes=4)((x, y, "meta"))
+    assert isinstance(out, tuple) and len(out) == 3 and out[2] == "meta"
+    assert out[1].shape == (4, 4) and torch.equal(x, before)  # the input is not modified
+    assert not torch.equal(out[0], before)
