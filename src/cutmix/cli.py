@@ -165,6 +165,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--quiet", action="store_true", default=None, help="no per-epoch lines or progress bars"
     )
+    g.add_argument(
+        "--log", default=None, help="extra metric logs next to metrics.jsonl: tensorboard,csv"
+    )
     _ = fields  # the flags above map 1:1 onto TrainConfig fields
 
 

@@ -38,6 +38,17 @@ from cutmix.params import (
 __all__ = ["CutMix", "MixUp", "RandomMix"]
 
 
+def _keep_tv_type(mixed: Tensor, like: Tensor) -> Tensor:
+    """``mixed`` as the torchvision tv_tensor type of ``like`` (Image in, Image out)."""
+    if type(like) is Tensor or type(mixed) is type(like):
+        return mixed
+    if not type(like).__module__.startswith("torchvision."):
+        return mixed
+    from torchvision import tv_tensors
+
+    return tv_tensors.wrap(mixed, like=like)
+
+
 class _Mix:
     """Shared behaviour: label handling, the on/off switch, ``apply`` and ``__call__``."""
 
@@ -79,9 +90,13 @@ class _Mix:
     def __call__(
         self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
-        """Sample params for this batch and apply them; returns ``(images, soft_targets)``."""
+        """Sample params for this batch and apply them; returns ``(images, soft_targets)``.
+
+        A torchvision ``tv_tensors.Image`` comes back as an ``Image`` (plain tensors stay plain).
+        """
         params = self.sample(images, generator=generator, labels=labels)
-        return self.apply(images, labels, params)
+        mixed, targets = self.apply(images, labels, params)
+        return _keep_tv_type(mixed, images), targets
 
     def _options(self) -> dict[str, Any]:
         return {}

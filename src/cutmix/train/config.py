@@ -62,6 +62,7 @@ class TrainConfig:
     stop_after: int | None = None
     eval_every: int = 1
     quiet: bool = False
+    log: str = ""  # extra metric logs: "tensorboard", "csv" (cutmix.train.logs)
 
     @property
     def mix_epochs(self) -> int:

@@ -41,6 +41,7 @@ import cutmix
 from cutmix.train.config import TrainConfig
 from cutmix.train.data import Data, Splits, load_data
 from cutmix.train.errors import UsageError
+from cutmix.train.logs import MetricLogs
 from cutmix.train.models import build_model
 
 __all__ = [
@@ -390,6 +391,7 @@ def _train(
         with open(out / "metrics.jsonl", "w") as f:  # rewritten from the checkpoint on resume
             for row in history:
                 f.write(json.dumps(row) + "\n")
+    logs = MetricLogs.open(out, cfg.log, history) if dist.main and cfg.log else None
 
     try:
         from tqdm import tqdm
@@ -494,6 +496,8 @@ def _train(
         if dist.main:
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
+            if logs is not None:
+                logs.write(history)
             save_checkpoint(
                 out / "last.pt",
                 _state(cfg, model, opt, epoch + 1, step, history, splits, mean, std),
@@ -534,6 +538,8 @@ def _train(
         "wall_s": round(time.perf_counter() - t_wall, 3),
         "cpu_s": round(time.process_time() - t_cpu, 3),
     }
+    if logs is not None:
+        logs.close()
     if dist.main:
         (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
