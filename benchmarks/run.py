@@ -7,7 +7,7 @@ environment, the full table and issue 5's goal table.
 With ``--load``: the ``images`` section at every benchmark shape, twice, first on the machine as
 it is ("Quiet"), then while :mod:`benchmarks.hog` keeps every core busy ("Loaded": one process per
 core running small training steps, started before and stopped after), at ``--threads`` (default
-2, as in a training process). Peers: timm (batch and per-sample) and torchvision v2. Each run
+2, as in a training process). Peers: timm per-sample (``mode="elem"``) and torchvision v2. Each run
 prints its table and issue 10's goal table (:func:`benchmarks.goals.load_goals`). About 4-6
 minutes on 2 cores.
 
@@ -31,7 +31,7 @@ from benchmarks import suite
 from benchmarks.environment import environment
 from benchmarks.goals import goals, load_goals
 from benchmarks.hog import hogging
-from benchmarks.peers import TIMM_BATCH, TIMM_ELEM, TORCHVISION
+from benchmarks.peers import TIMM_ELEM, TORCHVISION
 from cutmix.bench import Row, Timer, format_table, shape_str
 
 SHAPES = [
@@ -56,9 +56,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (1; --load: 2)")
-    ap.add_argument("--reps", type=int, default=None, help="timed rounds per case (21; --load: 9)")
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--budget", type=float, default=None, help="max s per slow case (4; --load: 2)")
+    ap.add_argument("--reps", type=int, default=None, help="timed rounds per case (21; --load: 7)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed calls per case (2; --load: 1)")
+    ap.add_argument("--budget", type=float, default=None, help="max s per slow case (4; --load: 1.5)")
     ap.add_argument(
         "--sections",
         default="sampling,images,targets,train,scaling",
@@ -86,6 +86,7 @@ def _images(args: argparse.Namespace, timer: Timer, device: torch.device, peer_n
             peers=not args.no_peers,
             peer_names=peer_names,
             user_compile=args.user_compile,
+            lean=args.load,
         )
     return rows
 
@@ -107,12 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     threads = args.threads if args.threads is not None else (2 if args.load else 1)
     torch.set_num_threads(threads)
-    reps = 3 if args.smoke else (args.reps or (9 if args.load else 21))
-    budget = 0.2 if args.smoke else (args.budget or (2.0 if args.load else 4.0))
-    timer = Timer(device, reps=reps, warmup=1 if args.smoke else args.warmup, budget_s=budget)
+    reps = 3 if args.smoke else (args.reps or (7 if args.load else 21))
+    budget = 0.2 if args.smoke else (args.budget or (1.5 if args.load else 4.0))
+    warmup = 1 if args.smoke else (args.warmup or (1 if args.load else 2))
+    timer = Timer(device, reps=reps, warmup=warmup, budget_s=budget)
     report: dict[str, Any] = {}
     if args.load:
-        peer_names = (TORCHVISION, TIMM_BATCH, TIMM_ELEM)
+        peer_names = (TORCHVISION, TIMM_ELEM)
         t0 = time.monotonic()
         quiet = _images(args, timer, device, peer_names)
         _log(args, f"quiet run: {time.monotonic() - t0:.0f} s; starting the hogs ...")

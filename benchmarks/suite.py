@@ -47,12 +47,14 @@ def bench_images(
     num_classes: int = 1000,
     peer_names: tuple[str, ...] | None = None,
     user_compile: bool = False,
+    lean: bool = False,
 ) -> list[Row]:
     """Our kernels (per-sample and per-batch, out of place, out=, in place) vs copy/clone/peers.
 
     Each forced strategy gets a ``[loop]``, ``[masked]``, ``[native]`` row (what ``"auto"`` is
     compared with), and on CPU the ``[auto without native]`` rows. With ``user_compile``: a
     user's own ``torch.compile(cut_images)`` (its note gives the one-time compile seconds).
+    ``lean``: only the cases issue 10's goals need (no per-batch mode, no ``out=`` without C).
     """
     n, _, h, w = shape
     g = torch.Generator(device=device).manual_seed(0)
@@ -94,6 +96,9 @@ def bench_images(
         )
     if device.type == "cpu":
         cases.update(_eager_cases(x, y, ps, buf, work, num_classes))
+    if lean:
+        for name in [k for k in cases if " batch " in k or k.endswith(" batch") or " out= [" in k]:
+            del cases[name]
     if user_compile:
         cases.update(_user_compile_cases(x, ps, notes))
     kinds = {"copy_": "ref", "clone()": "ref"}

@@ -133,7 +133,9 @@ def format_table(rows: list[Row]) -> str:
     cols: list[str] = []
     for r in rows:
         cols += [c for c in r.ratios if c not in cols]
-    head = ["section", "shape", "case", "median ms", "n", *(f"×{c}" for c in cols), "note"]
+    # Ratios are "×ref"; a unit such as "ns/byte" is printed as it is.
+    named = [c if "/" in c else f"×{c}" for c in cols]
+    head = ["section", "shape", "case", "median ms", "n", *named, "note"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         vals = [f"{r.ratios[c]:.2f}" if c in r.ratios else "" for c in cols]

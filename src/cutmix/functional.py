@@ -246,8 +246,8 @@ def _same_box(
 ) -> Tensor | None:
     """CPU eager fast path when every sample has the same box (``mode="batch"``): None otherwise.
 
-    A copy of the batch and one gather of the box region instead of a select over every pixel:
-    f32 256x3x32² with a 26 % box 2.6x copy instead of 4.1x (benchmarks/RESULTS.md).
+    A copy of the batch and one gather of the box region instead of a select over every pixel
+    (the ``cut_images batch`` rows of ``python -m benchmarks.run``).
     """
     if boxes.shape[0] < 2 or not bool((boxes == boxes[:1]).all()):
         return None
@@ -283,9 +283,9 @@ def _select_int(
     view of the bytes, whose wrap-around is well defined, so every bit pattern (NaN payloads, -0.0)
     is moved exactly: bitwise ``where(mask, x[perm], x)``. PyTorch's CPU ``where`` is a scalar loop
     (~1.2 ns/element); ``sub`` and ``addcmul`` are vectorised. The batch goes in chunks of
-    ``_CHUNK_BYTES`` so that gathered partners stay in cache between the two passes: at f32
-    256x3x32² 10-30 % faster than three bitwise passes over the whole batch (benchmarks/RESULTS.md,
-    "What changed"). Returns None for layouts it does not handle (the caller uses ``where``).
+    ``_CHUNK_BYTES`` so that gathered partners stay in cache between the two passes, faster than
+    three passes over the whole batch (``python -m benchmarks.kernels_before_after``). Returns
+    None for layouts it does not handle (the caller uses ``where``).
     """
     # The view to a narrower integer type needs the innermost dimension contiguous: W for NCHW,
     # C for channels_last (then the batch is processed as N, H, W, C).
