@@ -442,6 +442,7 @@ def _grid() -> list[tuple[int, str, torch.Tensor, str, bool, torch.Tensor | None
         (7, "loop odd layout", _odd(small), "loop", False, None, on),
         (8, "native", big, "native", False, None, on),
         (8, "native out= channels_last, both", cl, "native", False, torch.empty_like(cl), on),
+        (8, "native with CUTMIX_NATIVE=0: asked for, kept", big, "native", False, None, off),
         (9, "native in place", big, "native", True, None, on),
         (10, "native odd layout", _odd(small), "native", False, None, on),
         (10, "native out= in another layout", small, "native", False, torch.empty_like(cl), on),
@@ -546,3 +547,35 @@ def test_compiled_strategy_is_deprecated_and_runs_as_auto() -> None:
     b = cutmix.CutMix(num_classes=3)(x, labels, torch.Generator().manual_seed(2))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert "compiled" not in F.STRATEGIES
+
+
+def test_thread_count_survives_concurrent_calls() -> None:
+    # _one_thread sets and restores the calling thread's count: Python threads cutting at the same
+    # time leave every thread, and threads started afterwards, with the caller's setting.
+    import threading
+
+    x = torch.rand(8, 3, 16, 16)
+    p = cutmix.sample_cutmix(8, (16, 16), generator=torch.Generator().manual_seed(0))
+    expected = reference_cut(x, p.perm, p.boxes)
+    wrong: list[str] = []
+
+    def work() -> None:
+        for strategy in FORCED * 10:
+            if not torch.equal(F.cut_images(x, p, strategy=strategy), expected):
+                wrong.append(strategy)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seen: list[int] = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert not wrong and torch.get_num_threads() == 2 and seen == [2]
+    finally:
+        torch.set_num_threads(before)
