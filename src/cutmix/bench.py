@@ -60,9 +60,11 @@ class Timer:
         warmup: int,
         budget_s: float,
         before: Case | None = None,
+        min_reps: int = 3,
     ) -> None:
         self.device, self.reps, self.warmup, self.budget_s = device, reps, warmup, budget_s
         self.before = before  # run untimed before every timed call (e.g. a parallel op)
+        self.min_reps = min_reps  # rounds even for a case slower than budget_s
         self.samples: dict[str, list[float]] = {}  # seconds per round of the last run()
 
     def _once(self, fn: Case) -> float:
@@ -85,7 +87,8 @@ class Timer:
         caps: dict[str, int] = {}
         for name, fn in cases.items():
             first = min(self._once(fn) for _ in range(max(1, self.warmup)))
-            caps[name] = max(3, min(self.reps, int(self.budget_s / max(first, 1e-9))))
+            cap = min(self.reps, int(self.budget_s / max(first, 1e-9)))
+            caps[name] = max(min(self.min_reps, self.reps), cap)
         times: dict[str, list[float]] = {k: [] for k in cases}
         names = list(cases)
         order = random.Random(0)
