@@ -30,8 +30,11 @@ import time
 from collections.abc import Iterator
 
 
-def step_loop(seconds: float) -> int:
-    """Train a small conv net on random data for ``seconds`` (or until SIGTERM); returns steps."""
+def step_loop(seconds: float, parent: int | None = None) -> int:
+    """Train a small conv net on random data for ``seconds`` (or until SIGTERM); returns steps.
+
+    With ``parent``: also stop as soon as that process is gone (killed without cleaning up).
+    """
     import torch
     from torch import nn
 
@@ -52,6 +55,8 @@ def step_loop(seconds: float) -> int:
     end = time.monotonic() + seconds
     steps = 0
     while time.monotonic() < end:
+        if parent is not None and os.getppid() != parent:
+            break  # the runner died (re-parented): stop hogging a shared machine
         opt.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
@@ -63,11 +68,12 @@ def step_loop(seconds: float) -> int:
 def hogging(procs: int | None = None, seconds: float = 900.0) -> Iterator[list[int]]:
     """Run ``procs`` hog processes (default: one per core) for the duration of the block.
 
-    Each stops by itself after ``seconds`` (a safety net if the parent dies), and is terminated
-    when the block exits. Yields their process ids once every hog has started its loop.
+    Each is terminated when the block exits, and stops by itself after ``seconds`` or when this
+    process is gone (killed without cleaning up). Yields their process ids once every hog has started its loop.
     """
     n = procs if procs is not None else (os.cpu_count() or 1)
     cmd = [sys.executable, "-m", "benchmarks.hog", "--worker", "--seconds", str(seconds)]
+    cmd += ["--parent", str(os.getpid())]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
@@ -99,13 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procs", type=int, default=None, help="hog processes (default: one per core)")
     ap.add_argument("--seconds", type=float, default=900.0, help="stop after this long")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         import torch  # noqa: F401  (imported before the ready line: startup is not load)
 
         print("ready", flush=True)
-        step_loop(args.seconds)
+        step_loop(args.seconds, args.parent)
         return 0
     with hogging(args.procs, args.seconds) as pids:
         print(f"hogging with {len(pids)} processes: {pids}", flush=True)
