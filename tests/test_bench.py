@@ -150,3 +150,15 @@ def test_load_goals_are_evaluated_from_rows(benchmarks_pkg) -> None:
     assert loaded[f"{big} full call ×clone"]["met"]
     quiet = {g["goal"]: g for g in benchmarks_pkg.goals.load_goals(_rows(2.0), loaded=False)}
     assert not quiet[f"{big} full call ×clone"]["met"]
+
+
+@pytest.mark.slow
+def test_hogs_start_and_stop(benchmarks_pkg) -> None:
+    import os
+
+    from benchmarks.hog import hogging
+
+    with hogging(procs=1, seconds=60) as pids:
+        assert len(pids) == 1 and os.path.exists(f"/proc/{pids[0]}")
+    # terminated and reaped when the block exits
+    assert not os.path.exists(f"/proc/{pids[0]}")
