@@ -6,7 +6,7 @@ eager kernel ``"auto"`` takes without it (``CUTMIX_NATIVE=0``), and ``mix_labels
 with and without the C kernel. Cases alternate in a new random order every round; before every timed
 call a parallel PyTorch op runs, as in a training loop (its OpenMP threads are still spinning
 when the next call starts). Prints medians in ms and what ``"auto"`` picks there. This is the
-measurement behind the thread and in-place rules in ``cutmix.functional._pick_strategy``.
+measurement behind the in-place size rule (row 12) in ``cutmix.functional._route``.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             ms = _time(cases, args.rounds, busy)
             name = f"{str(dtype).removeprefix('torch.')} {'x'.join(map(str, shape))}"
             cells = " | ".join(f"{ms[k]:.2f}" for k in cases)
-            picks = f"{F._pick_strategy(x, 'auto')} / {F._pick_strategy(x, 'auto', inplace=True)}"
+            picks = f"{F._route(x, 'auto', False, None)} / {F._route(x, 'auto', True, None)}"
             print(f"| {threads} | {name} | {cells} | {picks} |", flush=True)
     print()
     print("| threads | mix_labels N=128 C=21843 | C kernel | PyTorch | default uses C |")

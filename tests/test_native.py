@@ -357,8 +357,11 @@ def test_no_compiler_is_a_clear_error(fresh: Path, monkeypatch: pytest.MonkeyPat
         F.cut_images(x, p, strategy="native")
     # "auto" never raises for it: it keeps the eager kernels, with the same result.
     assert not _native.available()
-    assert F._pick_strategy(x, "auto") == "masked"
-    assert torch.equal(F.cut_images(x, p), _reference(x, p))
+    assert F._route(x, "auto", False, None) == "select"
+    expected = x.clone()
+    for i, (x1, y1, x2, y2) in enumerate(p.boxes.tolist()):
+        expected[i, :, y1:y2, x1:x2] = x[int(p.perm[i]), :, y1:y2, x1:x2]
+    assert torch.equal(F.cut_images(x, p), expected)
     images, _ = cutmix.CutMix(num_classes=2)(x, torch.tensor([0, 1]), torch.Generator())
     assert images.shape == x.shape
 

@@ -26,7 +26,8 @@ def cut(images: torch.Tensor, p: MixParams, strategy: str, **kw) -> torch.Tensor
         return F.cut_images(images, p, strategy=strategy, **kw)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CUTMIX_NATIVE", "0")
-        assert F._pick_strategy(images, "auto", kw.get("inplace", False)) != "native"
+        kernel = F._route(images, "auto", kw.get("inplace", False), kw.get("out"))
+        assert kernel not in ("c_rows", "c_paste")
         return F.cut_images(images, p, strategy="auto", **kw)
 
 
@@ -184,7 +185,7 @@ def test_every_forced_strategy_is_differentiable(strategy: str) -> None:
     # Only the masked kernel has a derivative: with an input that needs grad every strategy runs it.
     x = torch.rand(3, 2, 5, 4, requires_grad=True)
     p = cutmix.sample_cutmix(3, (5, 4), generator=torch.Generator().manual_seed(0))
-    assert F._pick_strategy(x, strategy) == "masked"
+    assert F._route(x, strategy, False, None) == "where"
     weights = torch.rand(3, 2, 5, 4)
     (F.cut_images(x, p, strategy=strategy) * weights).sum().backward()
     # d out[i] / d x: own pixels outside the box, and each partner's box pixels.
@@ -193,48 +194,6 @@ def test_every_forced_strategy_is_differentiable(strategy: str) -> None:
     expected += weights * ~inside
     expected.index_add_(0, p.perm, weights * inside)
     assert torch.equal(x.grad, expected)
-
-
-@pytest.mark.skipif(not HAS_C_COMPILER, reason="the native kernel needs a C compiler")
-def test_auto_picks_native_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    x = torch.rand(2, 1, 4, 4)
-    assert F._pick_strategy(x, "native") == "native"
-    assert F._pick_strategy(x, "auto") == "native"
-    # In place the C kernel pastes saved boxes: samples under 192 KiB (one thread); the loop above.
-    assert F._pick_strategy(x, "auto", inplace=True) == "native"
-    assert F._pick_strategy(torch.rand(2, 3, 127, 128), "auto", inplace=True) == "native"
-    assert F._pick_strategy(torch.rand(2, 3, 128, 128), "auto", inplace=True) == "loop"
-    assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto", inplace=True) == "loop"
-    assert F._pick_strategy(x.requires_grad_(), "auto") == "masked"
-    with pytest.raises(ValueError, match="strategy: expected 'native' only on CPU tensors"):
-        F._pick_strategy(torch.empty(2, 1, 4, 4, device="meta"), "native")
-    assert F._pick_strategy(torch.empty(2, 1, 4, 4, device="meta"), "auto") == "masked"
-    # With more intra-op threads PyTorch's parallel copies take samples of 192 KiB and more.
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto") == "loop"
-        assert F._pick_strategy(torch.rand(2, 3, 128, 128), "auto") == "loop"
-        assert F._pick_strategy(torch.rand(2, 3, 127, 128), "auto") == "native"
-        assert F._pick_strategy(torch.rand(2, 3, 64, 64), "auto") == "native"
-        u8 = torch.zeros(2, 3, 224, 224, dtype=torch.uint8)
-        assert F._pick_strategy(u8, "auto") == "native"
-        assert F._pick_strategy(torch.zeros(2, 3, 512, 512, dtype=torch.uint8), "auto") == "loop"
-        # In place with several threads: under 96 KiB.
-        assert F._pick_strategy(torch.rand(2, 3, 80, 80), "auto", inplace=True) == "native"
-        assert F._pick_strategy(torch.rand(2, 3, 96, 96), "auto", inplace=True) == "loop"
-        assert not F._native_targets(torch.tensor([0, 1]), torch.ones(2), torch.empty(2, 3))
-    finally:
-        torch.set_num_threads(before)
-    assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto") == "native"
-    assert F._native_targets(torch.tensor([0, 1]), torch.ones(2), torch.empty(2, 3))
-    assert not F._native_targets(torch.tensor([0, 1]), torch.ones(2), torch.empty(3, 2).t())
-    for off in ("0", "false", "OFF"):
-        monkeypatch.setenv("CUTMIX_NATIVE", off)
-        assert not F._native_targets(torch.tensor([0, 1]), torch.ones(2), torch.empty(2, 3))
-        assert F._pick_strategy(torch.rand(2, 1, 4, 4), "auto") == "masked"
-        assert F._pick_strategy(torch.rand(2, 3, 224, 224), "auto") == "loop"
-        assert F._pick_strategy(torch.rand(2, 1, 4, 4), "native") == "native"  # asked for: kept
 
 
 @pytest.mark.parametrize("strategy", FORCED)
@@ -270,14 +229,6 @@ def test_inplace_cycle_with_overlapping_boxes() -> None:
         assert torch.equal(work[0, 0, :2, :2], x[1, 0, :2, :2])
         assert torch.equal(work[1, 0, 1:3, 1:3], x[2, 0, 1:3, 1:3])
         assert torch.equal(work[2, 0, 1:3, 0:2], x[0, 0, 1:3, 0:2])
-
-
-def test_eager_choice_by_size() -> None:
-    # What "auto" takes in place, and out of place without the C kernel.
-    assert F._eager_cpu_strategy(torch.zeros(2, 3, 32, 32)) == "masked"
-    assert F._eager_cpu_strategy(torch.zeros(2, 3, 224, 224)) == "loop"
-    assert F._eager_cpu_strategy(torch.zeros(2, 3, 112, 112, dtype=torch.uint8)) == "masked"
-    assert F._eager_cpu_strategy(torch.zeros(2, 3, 128, 128, dtype=torch.uint8)) == "loop"
 
 
 def test_sampled_params_all_strategies_agree() -> None:
@@ -351,18 +302,6 @@ def test_native_targets_refuse_ids_outside_the_batch() -> None:
         assert not out.any()  # checked before anything is written
 
 
-# ----------------------------------------------------------------------------------------------
-# The opt-in "compiled" strategy (torch.compile'd masked kernel). It is not in STRATEGIES, so the
-# property tests above do not compile dozens of shapes; one small signature is compiled here (three
-# compilations: out of place, out=, in place; ~10 s with a warm inductor cache, ~35 s cold).
-
-
-def _has_cpp_compiler() -> bool:
-    import shutil
-
-    return any(shutil.which(c) for c in ("g++", "clang++", "c++"))
-
-
 def _hard_case() -> tuple[torch.Tensor, MixParams]:
     """A 3-cycle with overlapping boxes, a sample read by two others, a self-partner, an empty box."""
     g = torch.Generator().manual_seed(0)
@@ -376,56 +315,6 @@ def _hard_case() -> tuple[torch.Tensor, MixParams]:
         size=(7, 5),
     )
     return x, p
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not _has_cpp_compiler(), reason="inductor on CPU needs a C++ compiler")
-@pytest.mark.filterwarnings("ignore::UserWarning")
-def test_compiled_strategy_is_bitwise_equal_to_the_reference() -> None:
-    x, p = _hard_case()
-    before = x.clone()
-    expected = reference_cut(x, p.perm, p.boxes)
-    got = F.cut_images(x, p, strategy="compiled")
-    assert torch.equal(got, expected) and torch.equal(x, before)
-    out = torch.full_like(x, 7)
-    assert F.cut_images(x, p, out=out, strategy="compiled").data_ptr() == out.data_ptr()
-    assert torch.equal(out, expected) and torch.equal(x, before)
-    work = x.clone()
-    assert F.cut_images(work, p, inplace=True, strategy="compiled").data_ptr() == work.data_ptr()
-    assert torch.equal(work, expected)
-    # New params of the same shapes reuse the compiled kernel; CutMix takes the strategy through.
-    q = cutmix.sample_cutmix(6, (7, 5), generator=torch.Generator().manual_seed(1))
-    assert torch.equal(F.cut_images(x, q, strategy="compiled"), reference_cut(x, q.perm, q.boxes))
-    labels = torch.arange(6) % 3
-    a = cutmix.CutMix(num_classes=3, strategy="compiled")(
-        x, labels, torch.Generator().manual_seed(2)
-    )
-    b = cutmix.CutMix(num_classes=3)(x, labels, torch.Generator().manual_seed(2))
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-
-
-def test_auto_never_picks_compiled_and_grad_falls_back() -> None:
-    for shape in [(2, 3, 8, 8), (2, 3, 32, 32), (2, 3, 224, 224)]:
-        assert F._pick_strategy(torch.zeros(shape), "auto") in ("loop", "masked", "native")
-    leaf = torch.zeros(2, 3, 8, 8, requires_grad=True)
-    assert F._pick_strategy(leaf, "compiled") == "masked"
-    assert F._pick_strategy(torch.zeros(2, 3, 8, 8), "compiled") == "compiled"
-    assert "compiled" not in F.STRATEGIES and "compiled" in F.OPT_IN_STRATEGIES
-
-
-def test_compile_failure_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(fn, **kw):
-        def run(*args):
-            raise RuntimeError("no C++ compiler found")
-
-        return run
-
-    monkeypatch.setattr(torch, "compile", broken)
-    monkeypatch.setattr(F, "_COMPILED", {})
-    x, p = _hard_case()
-    with pytest.raises(RuntimeError, match=r"strategy: expected 'compiled' to compile.*no C\+\+"):
-        F.cut_images(x[:, :1], p, strategy="compiled")
-    assert F._COMPILED == {}  # a failed compilation is not cached
 
 
 def test_cutmix_strategy_option() -> None:
@@ -476,3 +365,217 @@ def test_special_float_bit_patterns_are_copied_exactly() -> None:
             work = x.clone()
             F.cut_images(work, p, inplace=True, strategy=strategy)
             assert torch.equal(work.view(raw), expected)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every kernel _route can return, called directly (including "where" on CPU, which no forced
+# strategy reaches for ordinary layouts), and the routing table in _route's docstring.
+
+KERNELS = [k for k in F._KERNELS if HAS_C_COMPILER or not k.startswith("c_")]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@given(case=cases())
+def test_every_kernel_equals_the_reference_bitwise(kernel: str, case) -> None:
+    images, p = case
+    before = images.clone()
+    expected = reference_cut(images, p.perm, p.boxes)
+    run = F._KERNELS[kernel]
+    if kernel != "c_paste":  # the in-place paste only writes in place
+        assert torch.equal(run(images, p.perm, p.boxes, None, False), expected)
+        out = torch.full_like(images, 7)
+        assert run(images, p.perm, p.boxes, out, False).data_ptr() == out.data_ptr()
+        assert torch.equal(out, expected)
+        assert torch.equal(images, before)
+    if kernel != "c_rows":
+        work = images.clone()
+        assert run(work, p.perm, p.boxes, None, True).data_ptr() == work.data_ptr()
+        assert torch.equal(work, expected)
+
+
+def routing_table() -> dict[int, tuple[str, str]]:
+    """``{row: (strategy column, kernel)}`` parsed from the table in ``_route``'s docstring."""
+    lines = (F._route.__doc__ or "").splitlines()
+    rule = next(line for line in lines if line.strip().startswith("===="))
+    # Column spans from the "====  ====" rule line of the reST table.
+    spans, start = [], None
+    for i, ch in enumerate(rule + " "):
+        if ch == "=" and start is None:
+            start = i
+        elif ch != "=" and start is not None:
+            spans.append((start, i))
+            start = None
+    rows: dict[int, tuple[str, str]] = {}
+    for line in lines:
+        cells = [line[a:b].strip() for a, b in spans[:-1]] + [line[spans[-1][0] :].strip()]
+        if cells[0].isdigit():
+            rows[int(cells[0])] = (cells[1], cells[-1])
+    return rows
+
+
+def _odd(x: torch.Tensor) -> torch.Tensor:
+    """Neither W nor C innermost."""
+    return x.permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
+
+
+def _grid() -> list[tuple[int, str, torch.Tensor, str, bool, torch.Tensor | None, bool]]:
+    """(table row, what, images, strategy, inplace, out, with the C kernels available)."""
+    small = torch.zeros(2, 3, 32, 32)
+    big = torch.zeros(2, 3, 224, 224)
+    cl = small.contiguous(memory_format=torch.channels_last)
+    meta = torch.empty(2, 3, 8, 8, device="meta")
+    grad = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    u8 = torch.zeros(2, 3, 128, 128, dtype=torch.uint8)
+    u8_small = torch.zeros(2, 3, 112, 112, dtype=torch.uint8)
+    on, off = True, False
+    grid = [
+        (1, "grad, forced loop", grad, "loop", False, None, on),
+        (1, "grad, auto", grad, "auto", False, None, on),
+        (3, "meta, native", meta, "native", False, None, on),
+        (3, "meta, loop", meta, "loop", False, None, on),
+        (4, "meta, auto", meta, "auto", False, None, on),
+        (4, "meta, masked", meta, "masked", True, None, on),
+        (5, "masked", small, "masked", False, None, on),
+        (5, "masked channels_last in place", cl, "masked", True, None, on),
+        (6, "masked odd layout", _odd(small), "masked", False, None, on),
+        (7, "loop", big, "loop", True, None, on),
+        (7, "loop odd layout", _odd(small), "loop", False, None, on),
+        (8, "native", big, "native", False, None, on),
+        (8, "native out= channels_last, both", cl, "native", False, torch.empty_like(cl), on),
+        (8, "native with CUTMIX_NATIVE=0: asked for, kept", big, "native", False, None, off),
+        (9, "native in place", big, "native", True, None, on),
+        (10, "native odd layout", _odd(small), "native", False, None, on),
+        (10, "native out= in another layout", small, "native", False, torch.empty_like(cl), on),
+        (11, "auto small", small, "auto", False, None, on),
+        (11, "auto large out=", big, "auto", False, torch.empty_like(big), on),
+        (11, "auto uint8", u8, "auto", False, None, on),
+        (12, "auto in place 32²", small, "auto", True, None, on),
+        (12, "auto in place just under 192 KiB", torch.zeros(2, 3, 127, 128), "auto", True, None, on),
+        (13, "auto in place 192 KiB", torch.zeros(2, 3, 128, 128), "auto", True, None, on),
+        (13, "auto in place 224²", big, "auto", True, None, on),
+        (13, "auto without C, 224²", big, "auto", False, None, off),
+        (13, "auto without C, f32 3x64²", torch.zeros(2, 3, 64, 64), "auto", False, None, off),
+        (13, "auto without C, uint8 3x128²", u8, "auto", False, None, off),
+        (13, "auto odd layout", _odd(small), "auto", False, None, on),
+        (14, "auto out= in another layout", small, "auto", False, torch.empty_like(cl), on),
+        (13, "auto large out= in another layout", big, "auto", False, big.contiguous(memory_format=torch.channels_last), on),
+        (14, "auto without C, 32²", small, "auto", False, None, off),
+        (14, "auto without C, f32 3x63x64", torch.zeros(2, 3, 63, 64), "auto", True, None, off),
+        (14, "auto without C, uint8 3x112²", u8_small, "auto", False, None, off),
+    ]
+    return grid
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_route_follows_its_docstring_table(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = routing_table()
+    assert sorted(table) == list(range(1, len(table) + 1)) and len(table) == 14
+    grid = _grid()
+    assert {row for row, *_ in grid} == set(table) - {2}  # row 2 (compiling) is tested below
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # the choice does not depend on the thread count
+    try:
+        for row, what, x, strategy, inplace, out, with_c in grid:
+            if with_c and not HAS_C_COMPILER and table[row][1].startswith("c_"):
+                continue
+            column, kernel = table[row]
+            assert column == "any" or strategy in column.split(", "), (row, what)
+            monkeypatch.setenv("CUTMIX_NATIVE", "1" if with_c else "0")
+            if kernel == "error":
+                with pytest.raises(ValueError, match=f"strategy: expected '{strategy}' only on CPU"):
+                    F._route(x, strategy, inplace, out)
+            else:
+                assert F._route(x, strategy, inplace, out) == kernel, (row, what)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_route_under_compile_is_where(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert routing_table()[2] == ("any", "where")
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    for strategy in F.STRATEGIES:
+        assert F._route(torch.zeros(2, 3, 64, 64), strategy, True, None) == "where"
+
+
+def test_route_refuses_unknown_strategies() -> None:
+    with pytest.raises(ValueError, match="strategy: expected one of 'auto'"):
+        F._route(torch.zeros(2, 3, 4, 4), "fastest", False, None)
+
+
+@pytest.mark.parametrize("strategy", [*FORCED, "auto"])
+def test_cpu_kernels_run_with_one_intra_op_thread(strategy: str, monkeypatch) -> None:
+    # Under load a parallel op waits at a barrier for descheduled threads: every CPU kernel runs
+    # single-threaded, and the caller's thread count comes back, also after an error.
+    x = torch.rand(3, 2, 5, 4)
+    p = cutmix.sample_cutmix(3, (5, 4), generator=torch.Generator().manual_seed(0))
+    seen: list[int] = []
+    kernels = dict(F._KERNELS)
+    for name, fn in kernels.items():
+
+        def spy(*args, fn=fn):
+            seen.append(torch.get_num_threads())
+            return fn(*args)
+
+        monkeypatch.setitem(F._KERNELS, name, spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert torch.equal(F.cut_images(x, p, strategy=strategy), reference_cut(x, p.perm, p.boxes))
+        assert seen == [1] and torch.get_num_threads() == 2
+
+        def boom(*args):
+            raise RuntimeError("kernel failed")
+
+        monkeypatch.setitem(F._KERNELS, F._route(x, strategy, False, None), boom)
+        with pytest.raises(RuntimeError, match="kernel failed"):
+            F.cut_images(x, p, strategy=strategy)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_compiled_strategy_is_deprecated_and_runs_as_auto() -> None:
+    x, p = _hard_case()
+    expected = reference_cut(x, p.perm, p.boxes)
+    with pytest.warns(DeprecationWarning, match="strategy='compiled' is deprecated"):
+        assert torch.equal(F.cut_images(x, p, strategy="compiled"), expected)
+    labels = torch.arange(6) % 3
+    with pytest.warns(DeprecationWarning, match="compiled"):
+        a = cutmix.CutMix(num_classes=3, strategy="compiled")(
+            x, labels, torch.Generator().manual_seed(2)
+        )
+    b = cutmix.CutMix(num_classes=3)(x, labels, torch.Generator().manual_seed(2))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert "compiled" not in F.STRATEGIES
+
+
+def test_thread_count_survives_concurrent_calls() -> None:
+    # _one_thread sets and restores the calling thread's count: Python threads cutting at the same
+    # time leave every thread, and threads started afterwards, with the caller's setting.
+    import threading
+
+    x = torch.rand(8, 3, 16, 16)
+    p = cutmix.sample_cutmix(8, (16, 16), generator=torch.Generator().manual_seed(0))
+    expected = reference_cut(x, p.perm, p.boxes)
+    wrong: list[str] = []
+
+    def work() -> None:
+        for strategy in FORCED * 10:
+            if not torch.equal(F.cut_images(x, p, strategy=strategy), expected):
+                wrong.append(strategy)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seen: list[int] = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert not wrong and torch.get_num_threads() == 2 and seen == [2]
+    finally:
+        torch.set_num_threads(before)

@@ -16,25 +16,30 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import types
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
 from torch import Tensor
 
+from cutmix import _native
 from cutmix import _validate as V
 from cutmix.params import MixParams, check_params
 
-Strategy = Literal["auto", "loop", "masked", "compiled", "native"]
-# What "auto" chooses from; the property tests force each of these in turn. "native" is a small C
-# row-copy kernel (cutmix._native) built once with the system C compiler; without one, "auto" keeps
-# to the eager kernels and a forced "native" raises.
+Strategy = Literal["auto", "loop", "masked", "native", "compiled"]
+# The public ``strategy=`` values; the property tests force each of these in turn. "native" is the
+# C kernel (cutmix._native), built once with the system C compiler; without one, "auto" keeps to
+# the eager kernels and a forced "native" raises.
 STRATEGIES: tuple[str, ...] = ("auto", "loop", "masked", "native")
-# Opt-in only: "compiled" is the masked kernel through torch.compile (inductor), one compilation per
-# shape/dtype/layout/device (seconds; tens of seconds the first time, with a C++ compiler on CPU).
-OPT_IN_STRATEGIES: tuple[str, ...] = ("compiled",)
+# Accepted for old code, run as "auto" with a DeprecationWarning: "compiled" was the masked kernel
+# through torch.compile; users compile their own step instead (cut_images captures whole).
+DEPRECATED_STRATEGIES: tuple[str, ...] = ("compiled",)
+OPT_IN_STRATEGIES = DEPRECATED_STRATEGIES  # the old name, still imported by cutmix.transforms
+# What _route returns: the kernels, each bitwise equal to the others (tests/test_strategies.py).
+Kernel = Literal["c_rows", "c_paste", "loop", "select", "where"]
 
 __all__ = [
     "OPT_IN_STRATEGIES",
@@ -68,83 +73,135 @@ def _needs_grad(images: Tensor) -> bool:
     return images.requires_grad and torch.is_grad_enabled()
 
 
-def _pick_strategy(images: Tensor, strategy: str, inplace: bool = False) -> str:
-    V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
-    if strategy in ("compiled", "native") and torch.compiler.is_compiling():
-        return "masked"  # already inside a compiled graph: the masked kernel is what gets fused
-    if strategy != "masked" and _needs_grad(images):
-        # Autograd must see the op: only the masked kernel is differentiable (the loop's
-        # _foreach_copy_ has no derivative). Bitwise the same result.
-        return "masked"
-    eager_cpu = images.device.type == "cpu" and not torch.compiler.is_compiling()
-    if strategy != "auto":
-        if strategy in ("loop", "native") and not eager_cpu:
-            V.fail("strategy", f"'{strategy}' only on CPU tensors in eager mode", images.device)
-        return strategy
-    if not eager_cpu:
-        return "masked"
-    if _native_wins(images, inplace):
-        from cutmix import _native
+def _route(images: Tensor, strategy: str, inplace: bool, out: Tensor | None) -> Kernel:
+    """The kernel :func:`cut_images` runs: the first row of this table that matches.
 
-        if _native.available():
-            return "native"
-    return _eager_cpu_strategy(images)
+    "C" means the C kernels build and load (``cutmix._native.available()``: a C compiler, and
+    ``CUTMIX_NATIVE`` is not 0). "rows" means every image row is contiguous in ``images`` and in
+    ``out`` alike (NCHW with W innermost, or channels-last; ``_native.rows_layout``). "sample" is
+    the bytes (or elements) of one image. Only metadata is read: no host sync.
 
+    ====  ==============  ================================================================  =======
+    row   strategy        input                                                             kernel
+    ====  ==============  ================================================================  =======
+    1     any             needs grad (``requires_grad`` and grad mode on)                   where
+    2     any             under ``torch.compile``                                           where
+    3     loop, native    not on CPU                                                        error
+    4     auto, masked    not on CPU (CUDA, meta, ...)                                      where
+    5     masked          CPU, W or C innermost                                             select
+    6     masked          CPU, other layouts                                                where
+    7     loop            CPU                                                               loop
+    8     native          CPU, rows, out of place or ``out=``                               c_rows
+    9     native          CPU, rows, in place                                               c_paste
+    10    native          CPU, other layouts                                                loop
+    11    auto            CPU, C, rows, out of place or ``out=``                            c_rows
+    12    auto            CPU, C, rows, in place, sample under 192 KiB                      c_paste
+    13    auto            CPU, sample of 12,288+ elements (uint8: 43,200+), or neither W    loop
+                          nor C innermost
+    14    auto            CPU, otherwise                                                    select
+    ====  ==============  ================================================================  =======
 
-def _native_wins(images: Tensor, inplace: bool) -> bool:
-    """Whether the C kernel beats the eager ones here (measured by benchmarks/threads.py).
+    The kernels (all bitwise equal): ``c_rows`` writes each output byte once with C row copies;
+    ``c_paste`` saves the partners' box rows, then pastes them (only box bytes move); ``loop``
+    copies each sample and pastes its box slice (one ``torch._foreach_copy_``; in place in
+    read-before-write order); ``select`` is ``x + (x[perm] - x) · mask`` on integer views of the
+    bytes in cache-sized chunks (one box for the whole batch: a copy and one gather); ``where`` is
+    ``torch.where(mask, x[perm], x)`` (any device, differentiable, fuses under ``torch.compile``).
 
-    Out of place and into out= it writes each output byte once: 0.4-0.9x the eager time with one
-    thread. It is single-threaded: with two threads PyTorch's copies in the loop run in parallel
-    and win from f32 3×160² and uint8 3×512² (C faster up to f32 3×112² and uint8 3×224²). In
-    place it saves the partners' boxes, then pastes them: faster than the loop up to f32 3×112²
-    with one thread (3×64²: 0.5x) and up to 3×80² with two (a tie at 3×96²); the loop saves only
-    one patch per cycle and wins above.
+    Every CPU kernel runs with one intra-op thread (:func:`_one_thread`). Split into ~2N small
+    copies, a parallel loop waits at an OpenMP barrier after every copy for any thread the OS has
+    descheduled: with other processes busy on the cores (DataLoader workers decoding, neighbours on
+    a shared host) that made ``"auto"`` 20x slower than ``clone()``. Single-threaded, every kernel
+    runs at memory speed loaded or not, and the C kernels (single-threaded anyway) win out of
+    place at every measured size. In place, pasting the saved boxes in C beats the loop for small
+    samples only; the loop saves one patch per partner cycle. Without C, the slice loop pays
+    ~3-5 µs of Python per sample and wins for large samples, the select for small ones. Measured
+    by ``python -m benchmarks.run --load`` (quiet and loaded tables in benchmarks/RESULTS.md).
     """
-    sample_bytes = images[0].numel() * images.element_size()
-    one_thread = torch.get_num_threads() == 1
-    if inplace:
-        return sample_bytes < (
-            _NATIVE_MAX_SAMPLE_BYTES if one_thread else _NATIVE_MAX_INPLACE_BYTES
+    if strategy in DEPRECATED_STRATEGIES:
+        warnings.warn(
+            f"strategy={strategy!r} is deprecated and runs as 'auto'; to fuse the kernel, "
+            "torch.compile your own step (cut_images is captured whole with fullgraph=True)",
+            DeprecationWarning,
+            stacklevel=3,
         )
-    return one_thread or sample_bytes < _NATIVE_MAX_SAMPLE_BYTES
-
-
-def _eager_cpu_strategy(images: Tensor) -> str:
-    """The faster of the two eager CPU kernels for this sample size: "loop" or "masked"."""
-    # On CPU a box-slice loop costs ~3-5 µs of Python per sample but touches only the bytes it
-    # must; the vectorised integer select costs ~2.5-3.5x copy (gather + two passes + the mask).
-    # Measured crossovers (2026-11-29, N=128, alternated in one process): f32 at ~3×64² (a tie
-    # there), uint8 between 3×112² (masked 3.9x, loop 4.2x copy) and 3×128² (3.6x vs 3.5x).
+        strategy = "auto"
+    V.check_choice(strategy, STRATEGIES, "strategy")
+    if _needs_grad(images) or torch.compiler.is_compiling():
+        return "where"  # rows 1-2: the only differentiable, traceable kernel
+    on_cpu = images.device.type == "cpu"
+    if not on_cpu:
+        if strategy in ("loop", "native"):
+            V.fail("strategy", f"'{strategy}' only on CPU tensors in eager mode", images.device)
+        return "where"  # rows 3-4
+    if strategy == "masked":
+        return "select" if _select_layout(images) else "where"  # rows 5-6
+    if strategy == "loop":
+        return "loop"  # row 7
+    rows = _rows_layout(images, out)
+    if strategy == "native":
+        if not rows:
+            return "loop"  # row 10
+        return "c_paste" if inplace else "c_rows"  # rows 8-9
+    sample_bytes = images[0].numel() * images.element_size()
+    if rows and _native.available():
+        if not inplace:
+            return "c_rows"  # row 11
+        if sample_bytes < _C_PASTE_MAX_SAMPLE_BYTES:
+            return "c_paste"  # row 12
     limit = _LOOP_MIN_SAMPLE_NUMEL_U8 if images.element_size() == 1 else _LOOP_MIN_SAMPLE_NUMEL
-    return "loop" if images[0].numel() >= limit else "masked"
+    if images[0].numel() >= limit or not _select_layout(images):
+        return "loop"  # row 13
+    return "select"  # row 14
 
 
+# Row 12: in place, the C paste moves box bytes twice (save, paste); the loop saves one patch per
+# cycle and wins from f32 3x112² (a tie there) with one thread (benchmarks/threads.py).
+_C_PASTE_MAX_SAMPLE_BYTES = 192 << 10
+# Row 13: the slice loop's ~3-5 µs of Python per sample against the select's ~2.5-3.5x copy:
+# crossovers at f32 ~3x64² and uint8 between 3x112² and 3x128² (benchmarks/threads.py).
 _LOOP_MIN_SAMPLE_NUMEL = 12288
-# Largest sample (bytes) for the C kernel with several threads (f32 3×128²), and in place with
-# several threads (f32 3×~90²); see _native_wins.
-_NATIVE_MAX_SAMPLE_BYTES = 192 << 10
-_NATIVE_MAX_INPLACE_BYTES = 96 << 10
-_LOOP_MIN_SAMPLE_NUMEL_U8 = 43200  # 3×120²
+_LOOP_MIN_SAMPLE_NUMEL_U8 = 43200  # 3x120²
 
 
-def _cut_masked(images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool) -> Tensor:
-    """A vectorised select ``where(box, images[perm], images)``; no host sync, compiles."""
-    assert params.boxes is not None
-    return _masked_kernel(images, params.perm, params.boxes, dest, inplace)
+def _select_layout(images: Tensor) -> bool:
+    """Whether :func:`_select_int` handles this layout: W innermost (NCHW) or C (channels-last)."""
+    return images.stride(-1) == 1 or images.stride(1) == 1
 
 
-def _masked_kernel(
+def _rows_layout(images: Tensor, out: Tensor | None) -> bool:
+    """Whether the C kernels take these tensors: contiguous rows, the same layout in ``out``."""
+    lay = _native.rows_layout(images)
+    if lay is None:
+        return False
+    if out is None:
+        return True
+    other = _native.rows_layout(out)
+    return other is not None and other[:2] == lay[:2]
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the block with one intra-op thread (restored after); nothing to do when it has one.
+
+    ~2 µs. The setting is the calling thread's (OpenMP); a Python thread that starts its first
+    PyTorch op inside another thread's block may inherit one thread.
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _where_kernel(
     images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
 ) -> Tensor:
-    """The body of :func:`_cut_masked` on plain tensors (what the "compiled" strategy compiles)."""
-    eager = not (torch.compiler.is_compiling() or _needs_grad(images))
-    if eager and images.device.type == "cpu":
-        done = _same_box(images, perm, boxes, dest, inplace)
-        if done is None:
-            done = _select_int(images, perm, boxes, dest, inplace)
-        if done is not None:
-            return done
+    """``torch.where(mask, images[perm], images)``: any device, differentiable, traceable."""
     h, w = images.shape[-2:]
     rows = torch.arange(h, device=boxes.device)
     cols = torch.arange(w, device=boxes.device)
@@ -153,7 +210,7 @@ def _masked_kernel(
     # Same mask as box_mask(); a bool product of the two profiles is faster than a broadcast `&`.
     mask = (in_y[:, :, None] * in_x[:, None, :]).unsqueeze(1)
     src = images.index_select(0, perm)
-    if not eager:
+    if torch.compiler.is_compiling() or _needs_grad(images):
         mixed = torch.where(mask, src, images)
         target = images if inplace else dest
         if target is None and mixed.stride() != images.stride():
@@ -170,13 +227,25 @@ def _masked_kernel(
     return torch.where(mask, src, images, out=dest)
 
 
+def _select_kernel(
+    images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
+) -> Tensor:
+    """CPU: one box for the whole batch, else the integer select; ``where`` for other layouts."""
+    done = _same_box(images, perm, boxes, dest, inplace)
+    if done is None:
+        done = _select_int(images, perm, boxes, dest, inplace)
+    if done is None:
+        done = _where_kernel(images, perm, boxes, dest, inplace)
+    return done
+
+
 def _same_box(
     images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
 ) -> Tensor | None:
     """CPU eager fast path when every sample has the same box (``mode="batch"``): None otherwise.
 
-    A copy of the batch and one gather of the box region instead of a select over every pixel:
-    f32 256x3x32² with a 26 % box 2.6x copy instead of 4.1x (benchmarks/RESULTS.md).
+    A copy of the batch and one gather of the box region instead of a select over every pixel
+    (the ``cut_images batch`` rows of ``python -m benchmarks.run``).
     """
     if boxes.shape[0] < 2 or not bool((boxes == boxes[:1]).all()):
         return None
@@ -212,9 +281,9 @@ def _select_int(
     view of the bytes, whose wrap-around is well defined, so every bit pattern (NaN payloads, -0.0)
     is moved exactly: bitwise ``where(mask, x[perm], x)``. PyTorch's CPU ``where`` is a scalar loop
     (~1.2 ns/element); ``sub`` and ``addcmul`` are vectorised. The batch goes in chunks of
-    ``_CHUNK_BYTES`` so that gathered partners stay in cache between the two passes: at f32
-    256x3x32² 10-30 % faster than three bitwise passes over the whole batch (benchmarks/RESULTS.md,
-    "What changed"). Returns None for layouts it does not handle (the caller uses ``where``).
+    ``_CHUNK_BYTES`` so that gathered partners stay in cache between the two passes, faster than
+    three passes over the whole batch (``python -m benchmarks.kernels_before_after``). Returns
+    None for layouts it does not handle (the caller uses ``where``).
     """
     # The view to a narrower integer type needs the innermost dimension contiguous: W for NCHW,
     # C for channels_last (then the batch is processed as N, H, W, C).
@@ -256,52 +325,6 @@ def _select_int(
         torch.index_select(x, 0, pc, out=t)
         torch.addcmul(xa, t.sub_(xa), ma, out=da)
     return target
-
-
-_COMPILED: dict[tuple[object, ...], Callable[..., Tensor]] = {}
-
-
-def _compiled_kernel(key: tuple[object, ...]) -> Callable[..., Tensor]:
-    """A torch.compile'd copy of :func:`_masked_kernel` for one input signature (cached).
-
-    Each signature gets its own copy of the function's code object, hence its own dynamo cache: the
-    recompile limit of one shared function (8 shapes) can never silently fall back to eager.
-    """
-    fn = _COMPILED.get(key)
-    if fn is None:
-        code = _masked_kernel.__code__.replace()
-        own = types.FunctionType(code, _masked_kernel.__globals__, "_masked_kernel")
-        fn = torch.compile(own, backend="inductor", dynamic=False, fullgraph=True)
-        _COMPILED[key] = fn
-    return fn
-
-
-def _cut_compiled(images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool) -> Tensor:
-    """The masked kernel fused by inductor: gather, mask and select in one pass over the batch."""
-    assert params.boxes is not None
-    key = (
-        tuple(images.shape),
-        images.stride(),
-        images.dtype,
-        images.device,
-        None if dest is None else dest.stride(),
-        inplace,
-        params.perm.device,
-    )
-    fresh = key not in _COMPILED
-    fn = _compiled_kernel(key)
-    if not fresh:
-        return fn(images, params.perm, params.boxes, dest, inplace)
-    try:
-        return fn(images, params.perm, params.boxes, dest, inplace)
-    except Exception as exc:  # compilation happens on the first call
-        del _COMPILED[key]
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise RuntimeError(
-            "strategy: expected 'compiled' to compile with torch.compile (inductor; needs a C++ "
-            f"compiler on CPU, Triton on GPU), got {type(exc).__name__}: {first}. "
-            "Use strategy='auto' (or 'masked') instead."
-        ) from exc
 
 
 def _partner_order(perm: list[int]) -> list[int]:
@@ -364,18 +387,19 @@ def _inplace_order(perm: list[int], todo: list[int]) -> tuple[list[int], set[int
     return order, saved
 
 
-def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) -> Tensor:
+def _loop_kernel(
+    images: Tensor, perm_t: Tensor, boxes_t: Tensor, dest: Tensor | None, inplace: bool
+) -> Tensor:
     """Per-sample slice copies (CPU, eager): every output byte written once per sample.
 
     The copies are collected into two lists and run by one ``torch._foreach_copy_`` call, which
     copies them one after the other in list order (so the read-before-write order of the in-place
     path holds) with one Python-to-C++ crossing instead of one per slice. Views are made with
     ``as_strided`` (one op, ~3x cheaper than slicing a sample and then its box); together ~10 %
-    faster at f32 128x3x224² and ~20 % for uint8 (benchmarks/RESULTS.md).
+    faster at f32 128x3x224² and ~20 % for uint8 (benchmarks/kernels_before_after.py).
     """
-    assert params.boxes is not None
-    boxes = params.boxes.tolist()
-    perm = params.perm.tolist()
+    boxes = boxes_t.tolist()
+    perm = perm_t.tolist()
     c = images.shape[1]
     s0, *s_rest = images.stride()
     s_off, sh, sw = images.storage_offset(), s_rest[1], s_rest[2]
@@ -405,6 +429,8 @@ def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) ->
         if dsts:
             torch._foreach_copy_(dsts, srcs)
         return images
+    if dest is None:
+        dest = torch.empty_like(images)
     d0, *d_rest = dest.stride()
     d_off, dh, dw = dest.storage_offset(), d_rest[1], d_rest[2]
     dview = dest.as_strided
@@ -424,26 +450,24 @@ def _cut_loop(images: Tensor, params: MixParams, dest: Tensor, inplace: bool) ->
     return dest
 
 
-def _cut_native(
-    images: Tensor, params: MixParams, dest: Tensor | None, inplace: bool, forced: bool
+def _c_kernel(
+    images: Tensor, perm: Tensor, boxes: Tensor, dest: Tensor | None, inplace: bool
 ) -> Tensor:
-    """Each output byte written once by C row copies. In place: small samples paste only the
-    boxes (after saving the partners' boxes), larger ones take the loop, faster there. Unusual
-    layouts fall back to the loop when ``"native"`` was asked for, else to the eager kernel
-    ``"auto"`` would pick without it."""
-    from cutmix import _native
+    """``c_rows`` (out of place, ``out=``) and ``c_paste`` (in place): :func:`cutmix._native.cut_rows`."""
+    target = None if inplace else (torch.empty_like(images) if dest is None else dest)
+    done = _native.cut_rows(images, perm, boxes, target, dest is None)
+    if done is None:  # a layout _route would not send here: the loop takes any strides
+        return _loop_kernel(images, perm, boxes, target, inplace)
+    return done
 
-    assert params.boxes is not None
-    target = images if inplace else (torch.empty_like(images) if dest is None else dest)
-    if not inplace or _native_wins(images, True):
-        done = _native.cut_rows(
-            images, params.perm, params.boxes, None if inplace else target, dest is None
-        )
-        if done is not None:
-            return done
-    if forced or _eager_cpu_strategy(images) == "loop":
-        return _cut_loop(images, params, target, inplace)
-    return _cut_masked(images, params, dest, inplace)
+
+_KERNELS: dict[str, Callable[[Tensor, Tensor, Tensor, Tensor | None, bool], Tensor]] = {
+    "c_rows": _c_kernel,
+    "c_paste": _c_kernel,
+    "loop": _loop_kernel,
+    "select": _select_kernel,
+    "where": _where_kernel,
+}
 
 
 def cut_images(
@@ -459,20 +483,17 @@ def cut_images(
     Pixels outside the box are the sample's own, pixels inside its partner's, bitwise. Returns a new
     tensor unless ``inplace=True`` (then ``images`` itself is written) or ``out`` is given (a
     preallocated buffer like ``images``, reused across steps). ``strategy`` picks the kernel; all
-    give identical results. ``"native"`` (CPU, eager) writes each output byte once with C row
-    copies (:mod:`cutmix._native`, built with the system C compiler in under a second on first use
-    and cached; single-threaded; ``RuntimeError`` without a compiler; in place it pastes the boxes
-    of small samples and runs the loop for larger ones). ``"loop"`` copies box slices (CPU, eager),
-    ``"masked"`` is a vectorised select over the batch (any device, ``torch.compile``). ``"auto"``
-    takes ``"native"`` on CPU when the kernel builds (in place, or with several intra-op threads,
-    only for samples up to 96-192 KiB, where it beats the loop and PyTorch's parallel copies;
-    ``CUTMIX_NATIVE=0`` turns it off), else the faster eager kernel for the shape, and the
-    masked one on GPU and under ``torch.compile``. ``"compiled"`` (opt-in, never chosen by
-    ``"auto"``) runs the masked kernel through ``torch.compile`` (inductor), which fuses gather,
-    mask and select into one pass, at the price of one compilation per input shape, dtype, layout
-    and device (seconds each, tens of seconds the first time; needs a C++ compiler on CPU, Triton on
-    GPU); a failed compilation raises ``RuntimeError``. With an input that needs grad every
-    strategy runs the masked kernel, the only differentiable one.
+    give identical results; ``_route`` holds the table of which kernel runs where. ``"auto"``
+    (the default) picks by device, layout, sample size and ``inplace``: on CPU the C kernel
+    (:mod:`cutmix._native`, built with the system C compiler on first use and cached;
+    ``CUTMIX_NATIVE=0`` turns it off) or, without it, a slice loop for large samples and a
+    vectorised select for small ones; ``torch.where`` on GPU, under ``torch.compile`` and for
+    inputs that need grad (the only differentiable kernel, whatever ``strategy`` says).
+    ``"native"`` forces the C kernel (``RuntimeError`` without a compiler), ``"loop"`` the slice
+    loop (both CPU only), ``"masked"`` the vectorised select. ``"compiled"`` is deprecated: it runs
+    as ``"auto"`` with a ``DeprecationWarning`` (compile your own step instead). On CPU every
+    kernel runs with one intra-op thread, which keeps it at memory speed when other processes
+    load the cores.
 
     Example:
         >>> x = torch.zeros(2, 3, 4, 4); x[1] = 1
@@ -486,15 +507,13 @@ def cut_images(
     V.check_inplace_out(images, inplace, out)
     if params.boxes is None:
         V.fail("params", "CutMix params with boxes (MixUp params go to mix_images)", "boxes=None")
-    kind = _pick_strategy(images, strategy, inplace)
-    if kind == "loop":
-        dest = images if inplace else (torch.empty_like(images) if out is None else out)
-        return _cut_loop(images, params, dest, inplace)
-    if kind == "compiled":
-        return _cut_compiled(images, params, out, inplace)
-    if kind == "native":
-        return _cut_native(images, params, out, inplace, forced=strategy == "native")
-    return _cut_masked(images, params, out, inplace)
+    boxes = params.boxes
+    assert boxes is not None
+    kernel = _KERNELS[_route(images, strategy, inplace, out)]
+    if kernel is _where_kernel:
+        return kernel(images, params.perm, boxes, out, inplace)
+    with _one_thread():
+        return kernel(images, params.perm, boxes, out, inplace)
 
 
 def mix_images(
@@ -663,15 +682,12 @@ def mix_labels(
 def _native_targets(labels: Tensor, lam: Tensor, out: Tensor) -> bool:
     """Whether the C soft-target kernel should write ``out`` (CPU, eager, contiguous, no autograd).
 
-    Only with one intra-op thread: it is single-threaded, and PyTorch's fill runs in parallel
-    (2 threads, C = 21,843: PyTorch 0.61 ms, C 0.71 ms; one thread: 0.78 vs 0.63 ms).
+    Also with several intra-op threads: PyTorch's parallel fill is ~20 % faster on a quiet machine
+    but waits at a barrier for descheduled threads on a loaded one, while the single-threaded C
+    pass does not (``python -m benchmarks.run --load``).
     """
     if labels.device.type != "cpu" or torch.compiler.is_compiling() or not out.is_contiguous():
         return False
-    if torch.get_num_threads() != 1:
-        return False
     if lam.requires_grad and torch.is_grad_enabled():
         return False
-    from cutmix import _native
-
     return _native.available()
