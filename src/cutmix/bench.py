@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     for dev in devices:
         timer = Timer(torch.device(dev), reps=reps, warmup=2, budget_s=4.0)
-        rows += bench_device(timer, shape, torch.device(dev))  # type: ignore[arg-type]
+        rows += bench_device(timer, shape, torch.device(dev))
     if not args.quiet:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads")
         print(format_table(rows))
