@@ -21,8 +21,8 @@ import cutmix
 from benchmarks.peers import peer_case
 from benchmarks.peers import peers as peer_adapters
 from cutmix import _native
-from cutmix.functional import _images as F
 from cutmix.bench import Row, Timer, set_ratios, shape_str
+from cutmix.functional import _images as F
 
 Case = Callable[[], Any]
 # Marks the rows of "auto" without the C kernel (CUTMIX_NATIVE=0, or no C compiler).
