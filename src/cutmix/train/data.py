@@ -28,6 +28,8 @@ import io
 import os
 import pickle
 import sys
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cutmix.train.checks import MAX_CLASSES
+from cutmix.train.config import MAX_IMAGE_SIZE
 from cutmix.train.errors import UsageError
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "Data",
     "Splits",
     "cache_dir",
+    "fingerprint",
     "load_data",
     "stratified_split",
 ]
@@ -281,9 +286,22 @@ def _cifar_batch(path: Path) -> Data:
     d = _unpickle(path)
     labels = d.get("labels", d.get("fine_labels"))
     if "data" not in d or labels is None:
-        raise UsageError(f"data: expected 'data' and 'labels' in {path}, got {sorted(d)}")
-    x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return Data(torch.from_numpy(x.copy()), torch.as_tensor(np.asarray(labels), dtype=torch.int64))
+        raise UsageError(f"data: expected 'data' and 'labels' in {path}, got {sorted(map(str, d))}")
+    data = d["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.size % 3072:
+        got = (
+            f"{data.dtype} array of shape {data.shape}"
+            if isinstance(data, np.ndarray)
+            else type(data).__name__
+        )
+        raise UsageError(
+            f"data: expected 'data' to be a uint8 array of N x 3072 (3x32x32) values in {path}, got {got}"
+        )
+    x = data.reshape(-1, 3, 32, 32)
+    if not isinstance(labels, (list, tuple, np.ndarray)):
+        raise UsageError(f"data: expected 'labels' to be a list of ints in {path}, got {type(labels).__name__}")
+    y = _labels(np.asarray(labels), path, "labels", len(x))
+    return Data(torch.from_numpy(x.copy()), y)
 
 
 def _is_cifar(root: Path) -> bool:
@@ -302,37 +320,107 @@ def _load_cifar(root: Path) -> tuple[Data, Data | None, list[str], dict[str, Any
         train = _cifar_batch(root / "train")
         test = _cifar_batch(root / "test") if (root / "test").is_file() else None
         meta, key = root / "meta", "fine_label_names"
-    n = int(train.y.max()) + 1
-    classes = [str(i) for i in range(n)]
+    classes = _default_classes(train, test, root)
     if meta.is_file():
         names = _unpickle(meta).get(key)
         if names:
-            classes = [s.decode() if isinstance(s, bytes) else str(s) for s in names]
+            if not isinstance(names, (list, tuple)) or len(names) > MAX_CLASSES:
+                raise UsageError(
+                    f"data: expected {key!r} to be a list of at most {MAX_CLASSES} names in {meta}, "
+                    f"got {type(names).__name__} of {len(names) if hasattr(names, '__len__') else '?'}"
+                )
+            classes = [s.decode(errors="replace") if isinstance(s, bytes) else str(s) for s in names]
     info = {"source": "cifar", "root": str(root), "description": f"CIFAR python folder {root}"}
     return train, test, classes, info
 
 
 # -------------------------------------------------------------------------------------------- npz
 def _as_nchw_uint8(a: np.ndarray, path: Path, key: str) -> Tensor:
+    if a.dtype.kind not in "uifb":
+        raise UsageError(f"data: expected {key} to hold numbers in {path}, got dtype {a.dtype}")
     if a.ndim == 3:
         a = a[:, None]
     if a.ndim != 4:
         raise UsageError(f"data: expected {key} of shape (N, H, W[, C]) in {path}, got {a.shape}")
     if a.shape[-1] in (1, 3) and a.shape[1] not in (1, 3):
         a = a.transpose(0, 3, 1, 2)
+    if not (1 <= a.shape[2] <= MAX_IMAGE_SIZE and 1 <= a.shape[3] <= MAX_IMAGE_SIZE):
+        raise UsageError(
+            f"data: expected {key} images of 1..{MAX_IMAGE_SIZE} pixels a side in {path}, got {a.shape}"
+        )
     if a.dtype != np.uint8:
         a = np.asarray(a, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise UsageError(f"data: expected finite pixel values in {key} of {path}, got NaN or inf")
         if a.max(initial=0) <= 1.0:
             a = a * 255.0
         a = np.clip(np.round(a), 0, 255).astype(np.uint8)
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+
+
+def _npz_array(z: Any, key: str, path: Path) -> np.ndarray:
+    """One array of an open ``.npz``, its declared size checked against the archive first."""
+    try:
+        info = z.zip.getinfo(f"{key}.npy")
+        with z.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(f)
+        declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if declared > info.file_size:
+            raise UsageError(
+                f"data: expected {key} to fit in its {info.file_size} bytes in {path}, got a "
+                f"header declaring {shape} {dtype} ({declared} bytes)"
+            )
+        return z[key]
+    except _NPZ_ERRORS as e:
+        raise UsageError(f"data: expected a numeric array {key!r} in {path}, got: {e}") from e
+
+
+def _labels(a: np.ndarray, path: Path, key: str, n: int) -> Tensor:
+    """Class ids of ``n`` images: a 1-D integer array (or ``(n, 1)``), values in ``[0, MAX_CLASSES)``."""
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise UsageError(
+            f"data: expected {key} to be one class id per image, shape ({n},), in {path}, got {a.shape}"
+        )
+    if len(a) != n:
+        raise UsageError(f"data: expected {n} labels in {key} (one per image) in {path}, got {len(a)}")
+    if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
+        a = a.astype(np.float64)
+    elif a.dtype.kind not in "iub":
+        raise UsageError(f"data: expected integer class ids in {key} of {path}, got dtype {a.dtype}")
+    if len(a) and (a.min() < 0 or a.max() >= MAX_CLASSES):
+        raise UsageError(
+            f"data: expected class ids in [0, {MAX_CLASSES}) in {key} of {path}, "
+            f"got {a.min():.0f}..{a.max():.0f}"
+        )
+    return torch.from_numpy(a.astype(np.int64))
+
+
+def _default_classes(train: Data, test: Data | None, where: Path) -> list[str]:
+    """``"0"``..``"K-1"`` for the largest label seen (labels were checked to be < MAX_CLASSES)."""
+    n = int(train.y.max()) + 1 if len(train) else 0
+    if test is not None and len(test):
+        n = max(n, int(test.y.max()) + 1)
+    return [str(i) for i in range(n)]
+
+
 def _load_npz(path: Path) -> tuple[Data, Data | None, list[str], dict[str, Any]]:
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except _NPZ_ERRORS as e:
         raise UsageError(f"data: expected a readable .npz file, got {path}: {e}") from e
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise UsageError(f"data: expected an .npz archive of arrays, got a single array in {path}")
     with z:
         keys = set(z.files)
         xk = next((k for k in ("x", "images", "x_train") if k in keys), None)
@@ -341,18 +429,23 @@ def _load_npz(path: Path) -> tuple[Data, Data | None, list[str], dict[str, Any]]
             raise UsageError(
                 f"data: expected arrays 'x' and 'y' (or 'images'/'labels') in {path}, got {sorted(keys)}"
             )
-        train = Data(_as_nchw_uint8(z[xk], path, xk), torch.from_numpy(z[yk].astype(np.int64)))
+        x = _as_nchw_uint8(_npz_array(z, xk, path), path, xk)
+        train = Data(x, _labels(_npz_array(z, yk, path), path, yk, len(x)))
         test = None
         for xt, yt in (("x_test", "y_test"), ("x_val", "y_val")):
             if xt in keys and yt in keys:
-                test = Data(
-                    _as_nchw_uint8(z[xt], path, xt), torch.from_numpy(z[yt].astype(np.int64))
-                )
+                x = _as_nchw_uint8(_npz_array(z, xt, path), path, xt)
+                test = Data(x, _labels(_npz_array(z, yt, path), path, yt, len(x)))
                 break
-        n = int(train.y.max()) + 1 if len(train) else 0
-        classes = (
-            [str(c) for c in z["classes"]] if "classes" in keys else [str(i) for i in range(n)]
-        )
+        if "classes" in keys:
+            names = _npz_array(z, "classes", path)
+            if names.ndim != 1 or not 1 <= len(names) <= MAX_CLASSES:
+                raise UsageError(
+                    f"data: expected 'classes' to be 1..{MAX_CLASSES} names in {path}, got shape {names.shape}"
+                )
+            classes = [str(c) for c in names]
+        else:
+            classes = _default_classes(train, test, path)
     info = {"source": "npz", "path": str(path), "description": f"arrays from {path}"}
     return train, test, classes, info
 
@@ -391,8 +484,10 @@ def load_data(
     """
     if val_fraction is not None and not 0.0 < val_fraction < 1.0:
         raise UsageError(f"val-fraction: expected a number in (0, 1), got {val_fraction}")
-    if image_size < 1:
-        raise UsageError(f"image-size: expected a positive int, got {image_size}")
+    if not 1 <= image_size <= MAX_IMAGE_SIZE:
+        raise UsageError(f"image-size: expected a side in 1..{MAX_IMAGE_SIZE}, got {image_size}")
+    if limit_per_class is not None and limit_per_class < 1:
+        raise UsageError(f"limit-per-class: expected at least 1 image per class, got {limit_per_class}")
     if spec == "digits":
         train, test, classes, info = _load_digits()
         default_fraction = 0.8
@@ -418,9 +513,18 @@ def load_data(
         default_fraction = 0.2
     if len(train) == 0:
         raise UsageError(f"data: expected at least one image in {spec!r}, got none")
-    if int(train.y.min()) < 0 or int(train.y.max()) >= len(classes):
+    for part, d in (("train", train), ("test", test)):
+        if d is None or len(d) == 0:
+            continue
+        if int(d.y.min()) < 0 or int(d.y.max()) >= len(classes):
+            raise UsageError(
+                f"data: expected {part} labels in [0, {len(classes)}) ({len(classes)} classes), "
+                f"got {int(d.y.min())}..{int(d.y.max())}"
+            )
+    if test is not None and test.x.shape[1:] != train.x.shape[1:]:
         raise UsageError(
-            f"data: expected labels in [0, {len(classes)}), got {int(train.y.min())}..{int(train.y.max())}"
+            f"data: expected test images of the training images' shape {tuple(train.x.shape[1:])}, "
+            f"got {tuple(test.x.shape[1:])}"
         )
     y = train.y.numpy()
     if limit_per_class:
@@ -448,4 +552,22 @@ def load_data(
             f"data: expected non-empty train and validation sets, got {len(train)} and {len(val)}"
         )
     info.update(train_size=len(train), val_size=len(val))
+    info["fingerprint"] = fingerprint(train, val, classes)
     return Splits(train, val, classes, info)
+
+
+def fingerprint(train: Data, val: Data, classes: list[str]) -> str:
+    """A short hash of the pixels, labels and class names of a split (stored in checkpoints).
+
+    Example:
+        >>> d = Data(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]))
+        >>> fingerprint(d, d, ["a", "b"]) == fingerprint(d, d, ["a", "c"])
+        False
+    """
+    h = hashlib.blake2b(digest_size=12)
+    for d in (train, val):
+        h.update(repr((tuple(d.x.shape), tuple(d.y.shape))).encode())
+        h.update(d.x.contiguous().numpy().tobytes())
+        h.update(d.y.contiguous().numpy().tobytes())
+    h.update("\0".join(classes).encode())
+    return h.hexdigest()

@@ -27,6 +27,7 @@ import torch
 
 from cutmix.train.config import TrainConfig
 from cutmix.train.errors import UsageError
+from cutmix.train.lock import RunLock
 
 __all__ = ["evaluate_checkpoint", "run_compare", "summarize", "welch"]
 
@@ -194,7 +195,6 @@ def run_compare(
 ) -> int:
     """Train every arm for seeds ``0..seeds-1`` on the same data, then write the report folder."""
     from cutmix.train.config import MIX_CHOICES
-    from cutmix.train.loop import load_splits, train
 
     if seeds < 1:
         raise UsageError(f"seeds: expected at least 1, got {seeds}")
@@ -205,6 +205,15 @@ def run_compare(
             raise UsageError(f"arms: expected mixes from {', '.join(MIX_CHOICES)}, got {a!r}")
     out = Path(out)
     base = replace(base, mix=arms[-1], out=str(out)).validate()  # checks the mixing options once
+    with RunLock(out):
+        return _run_compare(base, arms, seeds, out, argv)
+
+
+def _run_compare(
+    base: TrainConfig, arms: list[str], seeds: int, out: Path, argv: list[str]
+) -> int:
+    from cutmix.train.loop import load_splits, train
+
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     splits = load_splits(base)
     print(
@@ -309,6 +318,7 @@ def evaluate_checkpoint(
     batch_size: int = 500,
 ) -> dict[str, Any]:
     """Top-1, top-5 and per-class accuracy of a checkpoint on its validation split (or ``data``)."""
+    from cutmix.train.checks import check_checkpoint
     from cutmix.train.loop import (
         Dist,
         evaluate_model,
@@ -319,7 +329,10 @@ def evaluate_checkpoint(
     )
     from cutmix.train.models import build_model
 
+    if batch_size < 1:
+        raise UsageError(f"batch-size: expected at least 1, got {batch_size}")
     state = load_checkpoint(checkpoint)
+    check_checkpoint(state, checkpoint)
     name = state["model_name"]
     if model is not None and model != name:
         raise UsageError(
