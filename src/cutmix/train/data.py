@@ -23,17 +23,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import os
-import pickle
 import sys
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +42,8 @@ from torch import Tensor
 from cutmix.train.checks import MAX_CLASSES
 from cutmix.train.config import MAX_IMAGE_SIZE
 from cutmix.train.errors import UsageError
+from cutmix.train.images import ImageRefused, decode_image
+from cutmix.train.safe_pickle import loads_restricted
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 def _stderr(msg: str) -> None:
@@ -170,27 +172,73 @@ def _list_folder(root: Path, limit_per_class: int | None) -> tuple[list[str], li
 
 
 def _folder_key(root: Path, files: list[list[Path]], image_size: int) -> str:
+    """The cache entry of a folder: its resolved location and every file's path, size, mtime and
+    inode (the contents are checked against :func:`_content_hash` when the entry is read)."""
     h = hashlib.sha256(f"cutmix-imagefolder/{_CACHE_VERSION}/{image_size}".encode())
+    h.update(str(root.resolve()).encode() + b"\0")
     for group in files:
         for p in group:
             st = p.stat()
-            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(
+                f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode()
+            )
     return h.hexdigest()[:24]
 
 
-def _decode(path: Path, size: int) -> np.ndarray:
-    from PIL import Image
+def _content_hash(files: list[list[Path]]) -> str:
+    """A hash of every file's bytes, in listing order (reading is far cheaper than decoding)."""
+    h = hashlib.blake2b(digest_size=16)
+    for group in files:
+        for p in group:
+            h.update(p.read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        if (w, h) != (size, size):
-            scale = size / min(w, h)
-            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            im = im.resize((nw, nh), Image.Resampling.BILINEAR)
-            left, top = (nw - size) // 2, (nh - size) // 2
-            im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+def _cache_folder(log: Callable[[str], None]) -> Path | None:
+    """The cache folder, created private; ``None`` (with a warning) if others could write to it."""
+    d = cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = d.stat()
+    except OSError as e:
+        log(f"warning: not using the image cache {d}: {e}")
+        return None
+    if st.st_mode & 0o022 or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        log(
+            f"warning: not using the image cache {d}: it is writable by group or others, or not "
+            f"yours, so its entries cannot be trusted (chmod go-w {d}, or set CUTMIX_CACHE)"
+        )
+        return None
+    return d
+
+
+def _read_cache(cache: Path, content: str) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    try:
+        if cache.is_symlink() or not cache.is_file():
+            return None
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["content"]) != content:
+                return None
+            return z["x"], z["y"], [str(s) for s in z["skipped"]]
+    except Exception:  # a broken or foreign entry is decoded again, and rewritten
+        return None
+
+
+def _write_cache(cache: Path, x: np.ndarray, y: np.ndarray, skipped: list[str], content: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, x=x, y=y, skipped=np.asarray(skipped, dtype=str), content=np.asarray(content))
+        os.replace(tmp, cache)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    return decode_image(path, size)
 
 
 def _load_folder(
@@ -201,12 +249,15 @@ def _load_folder(
     log: Callable[[str], None],
 ) -> tuple[Data, None, list[str], dict[str, Any]]:
     classes, files = _list_folder(root, limit_per_class)
+    folder = _cache_folder(log) if use_cache else None
+    use_cache = folder is not None
     key = _folder_key(root, files, image_size)
-    cache = cache_dir() / f"imagefolder-{key}.npz"
+    cache = (folder or cache_dir()) / f"imagefolder-{key}.npz"
     info: dict[str, Any] = {"source": "folder", "root": str(root), "cache": str(cache)}
-    if use_cache and cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            x, y, skipped = z["x"], z["y"], [str(s) for s in z["skipped"]]
+    content = _content_hash(files) if use_cache else ""
+    hit = _read_cache(cache, content) if use_cache else None
+    if hit is not None:
+        x, y, skipped = hit
         info["cached"] = True
     else:
         try:
@@ -224,6 +275,8 @@ def _load_folder(
             try:
                 xs.append(_decode(p, image_size))
                 ys.append(c)
+            except ImageRefused as e:
+                skipped.append(f"{p.relative_to(root).as_posix()} ({e})")
             except Exception:  # PIL raises many kinds for broken files: all mean "skip it"
                 skipped.append(p.relative_to(root).as_posix())
         if not xs:
@@ -231,10 +284,7 @@ def _load_folder(
         x = np.stack(xs)
         y = np.asarray(ys, dtype=np.int64)
         if use_cache:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
-            np.savez(tmp, x=x, y=y, skipped=np.asarray(skipped, dtype=str))
-            os.replace(tmp, cache)
+            _write_cache(cache, x, y, skipped, content)
         info["cached"] = False
     if skipped:
         shown = ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")
@@ -249,33 +299,11 @@ def _load_folder(
 
 
 # ------------------------------------------------------------------------------------------ CIFAR
-class _SafeUnpickler(pickle.Unpickler):
-    """Rebuilds numpy arrays and plain containers only; any other global is refused."""
-
-    ALLOWED: ClassVar[set[tuple[str, str]]] = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-        ("builtins", "bytearray"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
-        return super().find_class(module, name)
-
-
 def _unpickle(path: Path) -> dict[Any, Any]:
     try:
         with open(path, "rb") as f:
-            obj = _SafeUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+            obj = loads_restricted(f.read())
+    except Exception as e:  # a hostile or broken file fails in many ways: all mean "not a batch"
         raise UsageError(f"data: expected a CIFAR python-version batch in {path}, got: {e}") from e
     if not isinstance(obj, dict):
         raise UsageError(f"data: expected a dict in {path}, got {type(obj).__name__}")
