@@ -4,12 +4,14 @@ Sources (nothing is ever downloaded):
 
 - ``digits``: scikit-learn's bundled handwritten digits (1,797 real 8×8 images, 10 classes), scaled to
   0–255 and resized to 32×32 (bilinear), one channel;
-- an image folder ``root/<class>/<image>``: decoded once and cached (see :func:`cache_dir`) under a key
-  made of every file's relative path, size and modification time, so a changed folder is decoded again;
-  unreadable files are counted, named in a warning and skipped. Resize policy: every image becomes
-  RGB, its shorter side is resized to ``image_size`` (default 32) and the centre square is cropped;
+- an image folder ``root/<class>/<image>``: decoded once and cached (see :func:`cache_dir`, which must
+  not be writable by group or others) under a key made of the folder's resolved path and every file's
+  relative path, size, modification time and inode, verified against a hash of the files' contents,
+  so a changed folder is decoded again; unreadable or refused files are counted, named in a warning
+  and skipped. Decoding policy (bit depths, size limits, resize): :mod:`cutmix.train.images`;
 - a CIFAR-10/100 "python version" folder (``data_batch_*``/``test_batch`` or ``train``/``test``), read
-  with a restricted unpickler that only rebuilds numpy arrays and plain containers;
+  with a restricted unpickler (:mod:`cutmix.train.safe_pickle`) that only rebuilds numpy arrays and
+  plain containers, and never allocates more than the file holds;
 - an ``.npz`` file with ``x``/``y`` (or ``images``/``labels``), optionally ``x_test``/``y_test`` and
   ``classes``.
 
