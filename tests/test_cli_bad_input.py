@@ -405,6 +405,16 @@ DATA_CASES: list[Case] = [
         "data: expected arrays 'x' and 'y'",
     ),
     (
+        "data-dev-null",
+        lambda T: [*TRAIN, "--data", "/dev/null"],
+        "data: expected a folder or an .npz file, got '/dev/null', which is neither",
+    ),
+    (
+        "data-txt-file",
+        lambda T: [*TRAIN, "--data", a_file(T)],
+        "data: expected a folder or an .npz file, got file",
+    ),
+    (
         "cifar-wrong-size",
         lambda T: [*TRAIN, "--data", cifar(T, np.zeros((4, 1000), np.uint8), [0, 1, 2, 3])],
         "data: expected 'data' to be a uint8 array of N x 3072",
@@ -714,6 +724,47 @@ def test_npz_header_bigger_than_its_file(tmp_path: Path) -> None:
         load_data(str(path))
 
 
+def test_data_too_large_for_memory_is_refused_before_decoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cutmix.train.data as data
+
+    root = tmp_path / "imgs" / "a"
+    root.mkdir(parents=True)
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "0.png")
+    monkeypatch.setattr(data, "_memory_bytes", lambda: 2 * 3 * 64 * 64 - 2)
+    monkeypatch.setattr(data, "decode_image", lambda *a: pytest.fail("decoded"))
+    argv = [
+        *TRAIN,
+        "--data",
+        str(tmp_path / "imgs"),
+        "--image-size",
+        "64",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    code, out, err = run(argv, capsys)
+    assert_one_error(code, out, err, "data: expected data that fits in memory", argv)
+    assert "1 images of 3x64x64" in err
+
+
+def test_os_errors_on_named_files_are_user_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cutmix.train.loop as loop
+
+    def full(*a: object, **k: object) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / "o" / "last.pt"))
+
+    monkeypatch.setattr(loop, "save_checkpoint", full)
+    argv = [*TRAIN, "--out", str(tmp_path / "o")]
+    code, out, err = run(argv, capsys)
+    needle = f"{tmp_path / 'o' / 'last.pt'}: expected a file or folder this user can read and write, got No space left on device"
+    assert_one_error(code, out, err, needle, argv)
+
+
 def count_cases() -> int:
     """The number of bad inputs pinned here (reported in the issue's note)."""
-    return len(OPTION_CASES) + len(DATA_CASES) + len(CHECKPOINT_CASES) + 5
+    return len(OPTION_CASES) + len(DATA_CASES) + len(CHECKPOINT_CASES) + 7

@@ -457,16 +457,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cutmix: interrupted", file=sys.stderr)
         return 130
-    except Exception:  # not the user's fault: show where, and ask for a report
-        import traceback
-
-        traceback.print_exc()
+    except OSError as e:  # a file the user named or owns: permissions, a full disk, a FIFO...
+        if getattr(e, "filename", None) is None:
+            return _internal_error()
         print(
-            "cutmix: internal error: this is a bug in cutmix, not in your input; please report it "
-            "to the cutmix project's issue tracker with the command line and the traceback above",
+            f"cutmix: error: {e.filename}: expected a file or folder this user can read and "
+            f"write, got {e.strerror or e}",
             file=sys.stderr,
         )
-        return 1
+        return 2
+    except Exception:  # not the user's fault: show where, and ask for a report
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    import traceback
+
+    traceback.print_exc()
+    print(
+        "cutmix: internal error: this is a bug in cutmix, not in your input; please report it "
+        "to the cutmix project's issue tracker with the command line and the traceback above",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def quote(argv: Sequence[str]) -> str:

@@ -251,6 +251,7 @@ def _load_folder(
     log: Callable[[str], None],
 ) -> tuple[Data, None, list[str], dict[str, Any]]:
     classes, files = _list_folder(root, limit_per_class)
+    _check_fits(sum(map(len, files)) * 3 * image_size * image_size, f"{root}: {sum(map(len, files))} images of 3x{image_size}x{image_size}")
     folder = _cache_folder(log) if use_cache else None
     use_cache = folder is not None
     key = _folder_key(root, files, image_size)
@@ -404,6 +405,7 @@ def _npz_array(z: Any, key: str, path: Path) -> np.ndarray:
             )
             shape, _, dtype = read(f)
         declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        _check_fits(declared, f"{key} of {path}: {shape} {dtype}")
         if declared > info.file_size:
             raise UsageError(
                 f"data: expected {key} to fit in its {info.file_size} bytes in {path}, got a "
@@ -412,6 +414,23 @@ def _npz_array(z: Any, key: str, path: Path) -> np.ndarray:
         return z[key]
     except _NPZ_ERRORS as e:
         raise UsageError(f"data: expected a numeric array {key!r} in {path}, got: {e}") from e
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _check_fits(nbytes: int, what: str) -> None:
+    """Refuse data that needs more than half of this machine's memory before allocating it."""
+    total = _memory_bytes()
+    if total is not None and nbytes > total // 2:
+        raise UsageError(
+            f"data: expected data that fits in memory (half of {total / 2**30:.1f} GiB), got "
+            f"{what} = {nbytes / 2**30:.1f} GiB (lower --image-size or use --limit-per-class)"
+        )
 
 
 def _labels(a: np.ndarray, path: Path, key: str, n: int) -> Tensor:
@@ -531,6 +550,8 @@ def load_data(
             if path.suffix != ".npz":
                 raise UsageError(f"data: expected a folder or an .npz file, got file {spec!r}")
             train, test, classes, info = _load_npz(path)
+        elif not path.is_dir():
+            raise UsageError(f"data: expected a folder or an .npz file, got {spec!r}, which is neither")
         elif _is_cifar(path):
             train, test, classes, info = _load_cifar(path)
         else:
