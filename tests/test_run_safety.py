@@ -131,11 +131,13 @@ def test_second_run_on_a_locked_folder_is_refused(
 def test_live_lock_of_another_process_then_stale(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import time
+
     out = tmp_path / "run"
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        lock = {"pid": proc.pid, "host": socket.gethostname(), "started": 0}
+        lock = {"pid": proc.pid, "host": socket.gethostname(), "started": time.time()}
         (out / LOCK_NAME).write_text(json.dumps(lock))
         code, _, err = run(_train(out), capsys)
         assert code == 2 and f"locked by process {proc.pid}" in err
@@ -145,6 +147,26 @@ def test_live_lock_of_another_process_then_stale(
     code, _, err = run(_train(out), capsys)  # the process is gone: a stale lock, taken over
     assert code == 0
     assert f"warning: taking over the stale lock {out / LOCK_NAME} of process {proc.pid}" in err
+
+
+def test_lock_whose_pid_was_reused_is_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc")
+    import time
+
+    out = tmp_path / "run"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live process that started long after the lock was taken: not the lock's owner
+        lock = {"pid": proc.pid, "host": socket.gethostname(), "started": time.time() - 3600}
+        (out / LOCK_NAME).write_text(json.dumps(lock))
+        code, _, err = run(_train(out), capsys)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 0 and "its pid now belongs to a newer process" in err
 
 
 def test_lock_of_another_host_is_never_taken_over(

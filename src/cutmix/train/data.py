@@ -287,7 +287,10 @@ def _load_folder(
         x = np.stack(xs)
         y = np.asarray(ys, dtype=np.int64)
         if use_cache:
-            _write_cache(cache, x, y, skipped, content)
+            try:
+                _write_cache(cache, x, y, skipped, content)
+            except OSError as e:  # a full disk or a read-only cache: the run goes on without it
+                log(f"warning: could not write the image cache {cache}: {e}")
         info["cached"] = False
     if skipped:
         shown = ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")

@@ -49,6 +49,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _started_after(pid: int, t: float) -> bool:
+    """Whether process ``pid`` started after time ``t`` (a reused pid), where Linux can tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(s.split()[1]) for s in f if s.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK") > t + 2.0
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+
+
 class RunLock:
     """Hold ``folder/.cutmix.lock`` while a run writes ``folder`` (a context manager)."""
 
@@ -99,10 +111,21 @@ class RunLock:
                 continue
             pid, host = owner.get("pid"), owner.get("host")
             same_host = host == socket.gethostname()
-            if same_host and isinstance(pid, int) and pid != os.getpid() and not pid_alive(pid):
+            started = owner.get("started")
+            reused = (
+                isinstance(started, (int, float)) and _started_after(pid, started)
+                if isinstance(pid, int)
+                else False
+            )
+            if (
+                same_host
+                and isinstance(pid, int)
+                and pid != os.getpid()
+                and (not pid_alive(pid) or reused)
+            ):
                 self.log(
                     f"warning: taking over the stale lock {self.path} of process {pid} on {host} "
-                    "(it is no longer running)"
+                    f"({'its pid now belongs to a newer process' if reused else 'it is no longer running'})"
                 )
                 self.path.unlink(missing_ok=True)
                 continue
