@@ -566,6 +566,18 @@ CHECKPOINT_CASES: list[tuple[str, Callable[[Path, Path], list[str]], str]] = [
         "checkpoint: expected rng['torch'] to be a uint8 tensor",
     ),
     (
+        "resume-rng-invalid-state",
+        lambda T, ck: [
+            "train",
+            "--quiet",
+            "--resume",
+            _forged(ck, T, _set("rng", {"torch": torch.zeros_like(torch.get_rng_state())})),
+            "--out",
+            str(T / "r"),
+        ],
+        "checkpoint: expected a valid torch RNG state",
+    ),
+    (
         "resume-string-epoch",
         lambda T, ck: [
             "train",

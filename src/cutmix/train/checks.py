@@ -121,6 +121,14 @@ def check_resume_state(state: dict[str, Any], where: Any) -> None:
             f"checkpoint: expected rng['torch'] to be a uint8 tensor of shape {tuple(want.shape)} "
             f"in {where}, got {got}"
         )
+    try:  # the generator checks its own state: try it, then put the current one back
+        torch.set_rng_state(t)
+    except RuntimeError as e:
+        raise UsageError(
+            f"checkpoint: expected a valid torch RNG state in {where}, got: {e}"
+        ) from e
+    finally:
+        torch.set_rng_state(want)
 
 
 def check_preview_args(args: Any) -> None:
