@@ -153,9 +153,9 @@ OPTION_CASES: list[Case] = [
     (
         "threads-negative",
         lambda T: [*TRAIN, "--threads", "-1"],
-        "threads: expected at least 1, got -1",
+        "threads: expected 1..4096, got -1",
     ),
-    ("threads-zero", lambda T: [*TRAIN, "--threads", "0"], "threads: expected at least 1, got 0"),
+    ("threads-zero", lambda T: [*TRAIN, "--threads", "0"], "threads: expected 1..4096, got 0"),
     (
         "device-tpu9",
         lambda T: [*TRAIN, "--device", "tpu9"],
@@ -194,7 +194,27 @@ OPTION_CASES: list[Case] = [
     (
         "batch-size-zero",
         lambda T: [*TRAIN, "--batch-size", "0"],
-        "batch-size: expected at least 1, got 0",
+        "batch-size: expected 1..1048576, got 0",
+    ),
+    (
+        "batch-size-huge",
+        lambda T: [*TRAIN, "--batch-size", str(10**30)],
+        f"batch-size: expected 1..1048576, got {10**30}",
+    ),
+    (
+        "epochs-huge",
+        lambda T: [*TRAIN, "--epochs", str(10**30)],
+        f"epochs: expected 1..1000000, got {10**30}",
+    ),
+    (
+        "workers-huge",
+        lambda T: [*TRAIN, "--mix-in", "workers", "--workers", "100000"],
+        "workers: expected a count in 0..256, got 100000",
+    ),
+    (
+        "threads-huge",
+        lambda T: [*TRAIN, "--threads", str(10**30)],
+        f"threads: expected 1..4096, got {10**30}",
     ),
     (
         "limit-per-class-negative",
@@ -272,6 +292,11 @@ OPTION_CASES: list[Case] = [
         "compare-out-file",
         lambda T: ["compare", *SMALL, "--epochs", "1", "--out", a_file(T)],
         "out: expected a folder, got the existing file",
+    ),
+    (
+        "compare-seeds-huge",
+        lambda T: ["compare", *SMALL, "--epochs", "1", "--seeds", str(10**9)],
+        f"seeds: expected 1..1000, got {10**9}",
     ),
     (
         "compare-out-empty",

@@ -5,7 +5,7 @@ with one line ``cutmix: error: ...`` on stderr and exit status 2, never a traceb
 
 Example:
     >>> main(["train", "--epochs", "0"])  # doctest: +SKIP
-    cutmix: error: epochs: expected at least 1, got 0
+    cutmix: error: epochs: expected 1..1000000, got 0
     2
 """
 
@@ -268,8 +268,8 @@ def _threads(args: argparse.Namespace) -> None:
     from cutmix.train.errors import UsageError
 
     if getattr(args, "threads", None) is not None:
-        if args.threads < 1:
-            raise UsageError(f"threads: expected at least 1, got {args.threads}")
+        if not 1 <= args.threads <= 4096:
+            raise UsageError(f"threads: expected 1..4096, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)

@@ -21,6 +21,9 @@ __all__ = ["MAX_IMAGE_SIZE", "MIX_CHOICES", "TrainConfig", "check_device", "chec
 
 MIX_CHOICES = ("none", "cutmix", "mixup", "randommix")
 MAX_IMAGE_SIZE = 2048  # larger sides do not fit a dataset in memory anyway
+MAX_EPOCHS = 1_000_000  # sensible ranges: beyond them a typo, not a plan
+MAX_BATCH = 1 << 20
+MAX_WORKERS = 256
 
 
 def check_out_dir(out: Any, flag: str = "out") -> None:
@@ -151,10 +154,10 @@ class TrainConfig:
             raise UsageError(f"{name.replace('_', '-')}: expected {expected}, got {got!r}")
 
         _check_types(self)
-        if self.epochs < 1:
-            bad("epochs", "at least 1", self.epochs)
-        if self.batch_size < 1:
-            bad("batch_size", "at least 1", self.batch_size)
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            bad("epochs", f"1..{MAX_EPOCHS}", self.epochs)
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            bad("batch_size", f"1..{MAX_BATCH}", self.batch_size)
         if not (math.isfinite(self.lr) and self.lr > 0):
             bad("lr", "a positive finite learning rate", self.lr)
         if not 0 <= self.momentum < 1:
@@ -194,8 +197,8 @@ class TrainConfig:
             bad("train_subset", "at least 1 image", self.train_subset)
         if self.limit_per_class is not None and self.limit_per_class < 1:
             bad("limit_per_class", "at least 1 image per class", self.limit_per_class)
-        if self.workers < 0:
-            bad("workers", "a non-negative count", self.workers)
+        if not 0 <= self.workers <= MAX_WORKERS:
+            bad("workers", f"a count in 0..{MAX_WORKERS}", self.workers)
         if self.eval_every < 1:
             bad("eval_every", "at least 1 epoch", self.eval_every)
         if self.stop_after is not None and self.stop_after < 1:

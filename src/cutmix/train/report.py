@@ -196,8 +196,8 @@ def run_compare(
     """Train every arm for seeds ``0..seeds-1`` on the same data, then write the report folder."""
     from cutmix.train.config import MIX_CHOICES
 
-    if seeds < 1:
-        raise UsageError(f"seeds: expected at least 1, got {seeds}")
+    if not 1 <= seeds <= 1000:
+        raise UsageError(f"seeds: expected 1..1000, got {seeds}")
     if len(arms) < 2 or len(set(arms)) != len(arms):
         raise UsageError(f"arms: expected at least two distinct mixes, got {','.join(arms)!r}")
     for a in arms:
