@@ -7,8 +7,9 @@
   ``I;16*``, and ``I`` when all values lie in 0..65535) are scaled from 0..65535 to 0..255; other
   32-bit integer images and float images (mode ``F``) are scaled from their own [min, max] to 0..255
   (floats already in [0, 1] from 0..1); NaN becomes 0. Nothing is clipped.
-- Resize: the centre square of the image (side = the shorter side) is resampled straight to
-  ``size × size`` (bilinear), so memory never exceeds the decoded image plus the output.
+- Resize: the shorter side is resized to ``size`` (bilinear) and the centre square cropped; for
+  images more than 8 times longer than wide (or the reverse) the centre square is resampled
+  straight to ``size × size`` instead, so the intermediate never exceeds ``8·size²`` pixels.
 
 Example:
     >>> from PIL import Image
@@ -30,6 +31,7 @@ import numpy as np
 __all__ = ["MAX_ASPECT", "ImageRefused", "decode_image", "to_rgb8"]
 
 MAX_ASPECT = 32
+_DIRECT = 8  # up to 8:1 the resize then crop of before; beyond, the bounded centre-box resample
 
 
 class ImageRefused(ValueError):
@@ -83,11 +85,17 @@ def decode_image(path: str | Path, size: int) -> np.ndarray:
                 raise ImageRefused(f"aspect ratio {w}x{h} beyond {MAX_ASPECT}:1")
             im = to_rgb8(im)
             if (w, h) != (size, size):
-                side = min(w, h)
-                left, top = (w - side) / 2, (h - side) / 2
-                im = im.resize(
-                    (size, size),
-                    Image.Resampling.BILINEAR,
-                    box=(left, top, left + side, top + side),
-                )
+                scale = size / min(w, h)
+                nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+                if (
+                    nw * nh <= _DIRECT * size * size
+                ):  # the shorter side resized, then the centre crop
+                    im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+                    left, top = (nw - size) // 2, (nh - size) // 2
+                    im = im.crop((left, top, left + size, top + size))
+                else:  # long strips: the centre square resampled directly (no large intermediate)
+                    side = min(w, h)
+                    left, top = (w - side) / 2, (h - side) / 2
+                    box = (left, top, left + side, top + side)
+                    im = im.resize((size, size), Image.Resampling.BILINEAR, box=box)
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
