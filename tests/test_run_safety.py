@@ -303,3 +303,37 @@ def test_group_writable_cache_folder_is_refused_and_the_run_goes_on(tmp_path: Pa
         "not using the image cache" in m and "writable by group or others" in m for m in logs
     )
     assert list(cache.iterdir()) == []
+
+
+def _resize_then_crop(path: Path, size: int) -> np.ndarray:
+    """The reference policy: shorter side to ``size`` (bilinear), then the centre crop."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        s = size / min(w, h)
+        nw, nh = max(size, round(w * s)), max(size, round(h * s))
+        im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        return np.asarray(im.crop((left, top, left + size, top + size))).transpose(2, 0, 1)
+
+
+@pytest.mark.parametrize("shape", [(48, 40), (20, 32), (64, 8), (16, 16)])
+def test_resize_policy_is_resize_then_centre_crop(tmp_path: Path, shape: tuple[int, int]) -> None:
+    from cutmix.train.images import decode_image
+
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (shape[1], shape[0], 3), dtype=np.uint8)).save(
+        tmp_path / "a.png"
+    )
+    assert (decode_image(tmp_path / "a.png", 8) == _resize_then_crop(tmp_path / "a.png", 8)).all()
+
+
+def test_long_strip_resamples_its_centre_square(tmp_path: Path) -> None:
+    from cutmix.train.images import decode_image
+
+    strip = np.zeros((10, 200, 3), np.uint8)
+    strip[:, 95:105] = 200  # the centre square is bright, the rest dark
+    Image.fromarray(strip).save(tmp_path / "s.png")
+    x = decode_image(tmp_path / "s.png", 8)
+    # The bilinear support reaches a little past the square: its edge columns blend in some dark.
+    assert x.shape == (3, 8, 8) and (x[:, :, 1:-1] == 200).all() and (x > 150).all()
