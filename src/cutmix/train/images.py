@@ -95,7 +95,7 @@ def decode_image(path: str | Path, size: int) -> np.ndarray:
                     im = im.crop((left, top, left + size, top + size))
                 else:  # long strips: the centre square resampled directly (no large intermediate)
                     side = min(w, h)
-                    left, top = (w - side) / 2, (h - side) / 2
-                    box = (left, top, left + side, top + side)
+                    x0, y0 = (w - side) / 2, (h - side) / 2
+                    box = (x0, y0, x0 + side, y0 + side)
                     im = im.resize((size, size), Image.Resampling.BILINEAR, box=box)
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()

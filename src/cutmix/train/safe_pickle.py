@@ -62,6 +62,7 @@ class RestrictedUnpickler(_P):
         ("builtins", "bytearray"),
     }
     dispatch: ClassVar[dict[int, Any]] = dict(_P.dispatch)
+    stack: list[Any]  # the pure-Python unpickler's working stack
 
     def __init__(self, file: Any, *, budget: int, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
@@ -112,12 +113,12 @@ class RestrictedUnpickler(_P):
         if not isinstance(args, tuple):
             raise pickle.UnpicklingError("refusing a call with non-tuple arguments")
         self._guard_call(func, args)
-        _P.load_reduce(self)
+        _P.load_reduce(self)  # type: ignore[attr-defined]
 
     def load_newobj(self) -> None:
         args, cls = self.stack[-1], self.stack[-2]
         self._guard_call(cls, args if isinstance(args, tuple) else ())
-        _P.load_newobj(self)
+        _P.load_newobj(self)  # type: ignore[attr-defined]
 
     def load_newobj_ex(self) -> None:
         raise pickle.UnpicklingError("refusing NEWOBJ_EX")
@@ -136,7 +137,7 @@ class RestrictedUnpickler(_P):
             self._spend(n)
         elif not isinstance(inst, np.dtype):
             raise pickle.UnpicklingError(f"refusing to set the state of a {type(inst).__name__}")
-        _P.load_build(self)
+        _P.load_build(self)  # type: ignore[attr-defined]
 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError("refusing persistent ids")
