@@ -603,6 +603,18 @@ CHECKPOINT_CASES: list[tuple[str, Callable[[Path, Path], list[str]], str]] = [
         "checkpoint: expected a valid torch RNG state",
     ),
     (
+        "resume-nan-in-history",
+        lambda T, ck: [
+            "train",
+            "--quiet",
+            "--resume",
+            _forged(ck, T, lambda s: s["history"][0].update(train_loss=math.nan)),
+            "--out",
+            str(T / "r"),
+        ],
+        "checkpoint: expected 'history' rows of finite numbers and strings",
+    ),
+    (
         "resume-string-epoch",
         lambda T, ck: [
             "train",

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -112,6 +113,12 @@ def check_resume_state(state: dict[str, Any], where: Any) -> None:
     hist = _need(state, "history", list, "a list of epoch rows", where)
     if not all(isinstance(r, dict) for r in hist):
         raise UsageError(f"checkpoint: expected 'history' to be a list of dicts in {where}")
+    try:  # the rows are written back to metrics.jsonl, which stays strict JSON
+        json.dumps(hist, allow_nan=False)
+    except (ValueError, TypeError) as e:
+        raise UsageError(
+            f"checkpoint: expected 'history' rows of finite numbers and strings in {where}, got: {e}"
+        ) from e
     rng = _need(state, "rng", dict, "a dict", where)
     t = rng.get("torch")
     want = torch.get_rng_state()
