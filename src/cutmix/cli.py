@@ -5,7 +5,7 @@ with one line ``cutmix: error: ...`` on stderr and exit status 2, never a traceb
 
 Example:
     >>> main(["train", "--epochs", "0"])  # doctest: +SKIP
-    cutmix: error: epochs: expected at least 1, got 0
+    cutmix: error: epochs: expected 1..1000000, got 0
     2
 """
 
@@ -171,12 +171,22 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     _ = fields  # the flags above map 1:1 onto TrainConfig fields
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one ``cutmix: error:`` line (exit 2) like every other bad input."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        print(f"cutmix: error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cutmix",
         description="Train with and without CutMix and measure whether it helps on your data.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,compare,preview,evaluate,bench}")
+    sub = parser.add_subparsers(
+        dest="command", metavar="{train,compare,preview,evaluate,bench}", parser_class=_Parser
+    )
 
     p = sub.add_parser("train", help="one training run (checkpoints, metrics.jsonl, summary.json)")
     _add_train_options(p)
@@ -193,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="K",
         help="stop after K epochs of this invocation (continue later with --resume)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: continue even if the data differs from the checkpoint's",
     )
 
     p = sub.add_parser(
@@ -253,7 +268,11 @@ def _config(args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any
 
 
 def _threads(args: argparse.Namespace) -> None:
-    if getattr(args, "threads", None):
+    from cutmix.train.errors import UsageError
+
+    if getattr(args, "threads", None) is not None:
+        if not 1 <= args.threads <= 4096:
+            raise UsageError(f"threads: expected 1..4096, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -266,7 +285,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     _threads(args)
     resume = None
     if args.resume:
+        from pathlib import Path
+
+        from cutmix.train.checks import check_resume_state
+
         resume = load_checkpoint(args.resume)
+        check_resume_state(resume, args.resume)
         saved = resume["config"]
         if args.model is not None and args.model != saved["model"]:
             raise UsageError(
@@ -290,11 +314,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"resume: expected --{k.replace('_', '-')} {saved[k]} (as in the checkpoint), got {getattr(cfg, k)!r}"
                 )
         cfg.stop_after = args.stop_after
-        if args.out is None:
-            cfg.out = saved["out"]
+        if args.out is None:  # next to the checkpoint, never the path stored inside it
+            ck = Path(args.resume).expanduser()
+            cfg.out = str(ck if ck.is_dir() else ck.parent)
     else:
         cfg = _config(args)
-    result = train(cfg, resume=resume)
+    result = train(cfg, resume=resume, force=bool(args.force))
     if result.get("completed", True) and int(__import__("os").environ.get("RANK", "0")) == 0:
         f = result["final"]
         print(
@@ -308,8 +333,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from cutmix.train.config import check_out_dir
     from cutmix.train.report import run_compare
 
+    check_out_dir(args.out, "out")
     _threads(args)
     cfg = _config(args)
     if args.eval_every is None:  # about ten evaluations per run: the final accuracy is what counts
@@ -319,8 +346,10 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from cutmix.train.checks import check_preview_args
     from cutmix.train.preview_cmd import preview_from_data
 
+    check_preview_args(args)
     path, size = preview_from_data(
         args.data,
         out=args.out,
@@ -340,8 +369,11 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cutmix.train.errors import UsageError
     from cutmix.train.report import evaluate_checkpoint
 
+    if args.batch_size < 1:
+        raise UsageError(f"batch-size: expected at least 1, got {args.batch_size}")
     res = evaluate_checkpoint(
         args.checkpoint,
         data=args.data,
@@ -383,12 +415,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "bench":
         return cmd_bench(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a bad flag (one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        from cutmix.train.errors import UsageError
+        from cutmix.train.errors import EXIT_DIVERGED, TrainingDiverged, UsageError
     except ImportError as e:  # pragma: no cover
         print(
             f"cutmix: error: the training tool needs the cli extras (pip install 'cutmix[cli]'): {e}",
@@ -406,6 +441,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"cutmix: error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"cutmix: error: {e}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except MemoryError:
+        print(
+            f"cutmix: error: {args.command}: expected data and options that fit in memory, got "
+            "an allocation failure (try smaller --image-size, --batch-size or --limit-per-class)",
+            file=sys.stderr,
+        )
+        return 2
     except ModuleNotFoundError as e:
         print(
             f"cutmix: error: missing optional package {e.name!r} (pip install 'cutmix[cli]')",
@@ -415,6 +460,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cutmix: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a file the user named or owns: permissions, a full disk, a FIFO...
+        if getattr(e, "filename", None) is None:
+            return _internal_error()
+        print(
+            f"cutmix: error: {e.filename}: expected a file or folder this user can read and "
+            f"write, got {e.strerror or e}",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception:  # not the user's fault: show where, and ask for a report
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    import traceback
+
+    traceback.print_exc()
+    print(
+        "cutmix: internal error: this is a bug in cutmix, not in your input; please report it "
+        "to the cutmix project's issue tracker with the command line and the traceback above",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def quote(argv: Sequence[str]) -> str:

@@ -9,14 +9,93 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import typing
 from dataclasses import dataclass, fields
 from typing import Any
 
 from cutmix.train.errors import UsageError
 
-__all__ = ["MIX_CHOICES", "TrainConfig"]
+__all__ = ["MAX_IMAGE_SIZE", "MIX_CHOICES", "TrainConfig", "check_device", "check_out_dir"]
 
 MIX_CHOICES = ("none", "cutmix", "mixup", "randommix")
+MAX_IMAGE_SIZE = 2048  # larger sides do not fit a dataset in memory anyway
+MAX_EPOCHS = 1_000_000  # sensible ranges: beyond them a typo, not a plan
+MAX_BATCH = 1 << 20
+MAX_WORKERS = 256
+
+
+def check_out_dir(out: Any, flag: str = "out") -> None:
+    """``out`` must name a folder that can be created: not empty, not a file, not below a file.
+
+    Example:
+        >>> check_out_dir("")
+        Traceback (most recent call last):
+        ...
+        cutmix.train.errors.UsageError: out: expected a folder path, got ''
+    """
+    if not isinstance(out, (str, os.PathLike)) or str(out).strip() == "":
+        raise UsageError(f"{flag}: expected a folder path, got {out!r}")
+    p = os.path.abspath(os.path.expanduser(os.fspath(out)))
+    if os.path.exists(p) and not os.path.isdir(p):
+        raise UsageError(f"{flag}: expected a folder, got the existing file {str(out)!r}")
+    parent = os.path.dirname(p)
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    if parent and not os.path.isdir(parent):
+        raise UsageError(f"{flag}: expected a folder path, got {str(out)!r} below the file {parent!r}")
+
+
+def check_device(name: Any) -> None:
+    """``name`` must be ``auto`` or a torch device that exists on this machine."""
+    if not isinstance(name, str):
+        raise UsageError(f"device: expected a device name, got {name!r}")
+    if name == "auto":
+        return
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise UsageError(f"device: expected auto, cpu, cuda or cuda:K, got {name!r}") from e
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device: expected an available device, got {name!r} (no CUDA)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"device: expected cuda:0..cuda:{torch.cuda.device_count() - 1}, got {name!r}"
+            )
+        return
+    if dev.type == "mps" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return
+    raise UsageError(f"device: expected auto, cpu or an available cuda device, got {name!r}")
+
+
+def _check_types(cfg: Any) -> None:
+    """Every field holds a value of its declared type (configs also come from checkpoints)."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        hint = hints.get(f.name)
+        allowed: list[type] = []
+        for t in typing.get_args(hint) or (hint,):
+            t = typing.get_origin(t) or t
+            if isinstance(t, type):
+                allowed.append(t)
+        if not allowed or (v is None and type(None) in allowed):
+            continue
+        ok = any(
+            (isinstance(v, t) and not (t is int and isinstance(v, bool)))
+            or (t is float and isinstance(v, int) and not isinstance(v, bool))
+            for t in allowed
+            if t is not type(None)
+        )
+        if not ok:
+            names = " or ".join(t.__name__ for t in allowed)
+            raise UsageError(f"{f.name.replace('_', '-')}: expected {names}, got {v!r}")
 
 
 @dataclass
@@ -75,16 +154,19 @@ class TrainConfig:
         def bad(name: str, expected: str, got: Any) -> None:
             raise UsageError(f"{name.replace('_', '-')}: expected {expected}, got {got!r}")
 
-        if self.epochs < 1:
-            bad("epochs", "at least 1", self.epochs)
-        if self.batch_size < 1:
-            bad("batch_size", "at least 1", self.batch_size)
-        if not self.lr > 0:
-            bad("lr", "a positive learning rate", self.lr)
-        if self.weight_decay < 0:
-            bad("weight_decay", "a non-negative value", self.weight_decay)
-        if not self.warmup_epochs >= 0:
-            bad("warmup_epochs", "a non-negative number of epochs", self.warmup_epochs)
+        _check_types(self)
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            bad("epochs", f"1..{MAX_EPOCHS}", self.epochs)
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            bad("batch_size", f"1..{MAX_BATCH}", self.batch_size)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            bad("lr", "a positive finite learning rate", self.lr)
+        if not 0 <= self.momentum < 1:
+            bad("momentum", "a value in [0, 1)", self.momentum)
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            bad("weight_decay", "a non-negative finite value", self.weight_decay)
+        if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
+            bad("warmup_epochs", "a non-negative finite number of epochs", self.warmup_epochs)
         if not 0 <= self.label_smoothing < 1:
             bad("label_smoothing", "a value in [0, 1)", self.label_smoothing)
         if self.optimizer not in ("sgd", "adamw"):
@@ -97,18 +179,35 @@ class TrainConfig:
             bad("mix_in", "'loop' or 'workers'", self.mix_in)
         if not 0 <= self.mix_off_epochs <= self.epochs:
             bad("mix_off_epochs", f"0..{self.epochs} (at most --epochs)", self.mix_off_epochs)
-        if not self.alpha > 0 or not self.mixup_alpha > 0:
-            bad("alpha", "a positive Beta concentration", min(self.alpha, self.mixup_alpha))
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            bad("alpha", "a positive finite Beta concentration", self.alpha)
+        if not (math.isfinite(self.mixup_alpha) and self.mixup_alpha > 0):
+            bad("mixup_alpha", "a positive finite Beta concentration", self.mixup_alpha)
         if not 0 <= self.p <= 1:
             bad("p", "a probability in [0, 1]", self.p)
-        if self.crop_padding < 0:
-            bad("crop_padding", "a non-negative padding", self.crop_padding)
-        if self.workers < 0:
-            bad("workers", "a non-negative count", self.workers)
+        if not 1 <= self.image_size <= MAX_IMAGE_SIZE:
+            bad("image_size", f"a side in 1..{MAX_IMAGE_SIZE} pixels", self.image_size)
+        if not 0 <= self.crop_padding <= self.image_size:
+            # checked again against the real image side once the data is read
+            bad("crop_padding", f"a padding in 0..{self.image_size} (at most --image-size)", self.crop_padding)
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            bad("val_fraction", "a number in (0, 1)", self.val_fraction)
+        if not 0 <= self.split_seed < 2**63:
+            bad("split_seed", "a seed in [0, 2**63)", self.split_seed)
+        if self.train_subset is not None and self.train_subset < 1:
+            bad("train_subset", "at least 1 image", self.train_subset)
+        if self.limit_per_class is not None and self.limit_per_class < 1:
+            bad("limit_per_class", "at least 1 image per class", self.limit_per_class)
+        if not 0 <= self.workers <= MAX_WORKERS:
+            bad("workers", f"a count in 0..{MAX_WORKERS}", self.workers)
         if self.eval_every < 1:
             bad("eval_every", "at least 1 epoch", self.eval_every)
         if self.stop_after is not None and self.stop_after < 1:
             bad("stop_after", "at least 1 epoch", self.stop_after)
+        if not 0 <= self.seed < 2**63:
+            bad("seed", "a seed in [0, 2**63)", self.seed)
+        check_out_dir(self.out, "out")
+        check_device(self.device)
         return self
 
     def to_dict(self) -> dict[str, Any]:

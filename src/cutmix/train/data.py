@@ -4,12 +4,14 @@ Sources (nothing is ever downloaded):
 
 - ``digits``: scikit-learn's bundled handwritten digits (1,797 real 8×8 images, 10 classes), scaled to
   0–255 and resized to 32×32 (bilinear), one channel;
-- an image folder ``root/<class>/<image>``: decoded once and cached (see :func:`cache_dir`) under a key
-  made of every file's relative path, size and modification time, so a changed folder is decoded again;
-  unreadable files are counted, named in a warning and skipped. Resize policy: every image becomes
-  RGB, its shorter side is resized to ``image_size`` (default 32) and the centre square is cropped;
+- an image folder ``root/<class>/<image>``: decoded once and cached (see :func:`cache_dir`, which must
+  not be writable by group or others) under a key made of the folder's resolved path and every file's
+  relative path, size, modification time and inode, verified against a hash of the files' contents,
+  so a changed folder is decoded again; unreadable or refused files are counted, named in a warning
+  and skipped. Decoding policy (bit depths, size limits, resize): :mod:`cutmix.train.images`;
 - a CIFAR-10/100 "python version" folder (``data_batch_*``/``test_batch`` or ``train``/``test``), read
-  with a restricted unpickler that only rebuilds numpy arrays and plain containers;
+  with a restricted unpickler (:mod:`cutmix.train.safe_pickle`) that only rebuilds numpy arrays and
+  plain containers, and never allocates more than the file holds;
 - an ``.npz`` file with ``x``/``y`` (or ``images``/``labels``), optionally ``x_test``/``y_test`` and
   ``classes``.
 
@@ -23,33 +25,40 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import os
-import pickle
 import sys
+import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from cutmix.train.checks import MAX_CLASSES
+from cutmix.train.config import MAX_IMAGE_SIZE
 from cutmix.train.errors import UsageError
+from cutmix.train.images import ImageRefused, decode_image
+from cutmix.train.safe_pickle import loads_restricted
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "Data",
     "Splits",
     "cache_dir",
+    "fingerprint",
     "load_data",
     "stratified_split",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 def _stderr(msg: str) -> None:
@@ -165,27 +174,73 @@ def _list_folder(root: Path, limit_per_class: int | None) -> tuple[list[str], li
 
 
 def _folder_key(root: Path, files: list[list[Path]], image_size: int) -> str:
+    """The cache entry of a folder: its resolved location and every file's path, size, mtime and
+    inode (the contents are checked against :func:`_content_hash` when the entry is read)."""
     h = hashlib.sha256(f"cutmix-imagefolder/{_CACHE_VERSION}/{image_size}".encode())
+    h.update(str(root.resolve()).encode() + b"\0")
     for group in files:
         for p in group:
             st = p.stat()
-            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(
+                f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode()
+            )
     return h.hexdigest()[:24]
 
 
-def _decode(path: Path, size: int) -> np.ndarray:
-    from PIL import Image
+def _content_hash(files: list[list[Path]]) -> str:
+    """A hash of every file's bytes, in listing order (reading is far cheaper than decoding)."""
+    h = hashlib.blake2b(digest_size=16)
+    for group in files:
+        for p in group:
+            h.update(p.read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        if (w, h) != (size, size):
-            scale = size / min(w, h)
-            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            im = im.resize((nw, nh), Image.Resampling.BILINEAR)
-            left, top = (nw - size) // 2, (nh - size) // 2
-            im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+def _cache_folder(log: Callable[[str], None]) -> Path | None:
+    """The cache folder, created private; ``None`` (with a warning) if others could write to it."""
+    d = cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = d.stat()
+    except OSError as e:
+        log(f"warning: not using the image cache {d}: {e}")
+        return None
+    if st.st_mode & 0o022 or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        log(
+            f"warning: not using the image cache {d}: it is writable by group or others, or not "
+            f"yours, so its entries cannot be trusted (chmod go-w {d}, or set CUTMIX_CACHE)"
+        )
+        return None
+    return d
+
+
+def _read_cache(cache: Path, content: str) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    try:
+        if cache.is_symlink() or not cache.is_file():
+            return None
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["content"]) != content:
+                return None
+            return z["x"], z["y"], [str(s) for s in z["skipped"]]
+    except Exception:  # a broken or foreign entry is decoded again, and rewritten
+        return None
+
+
+def _write_cache(cache: Path, x: np.ndarray, y: np.ndarray, skipped: list[str], content: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, x=x, y=y, skipped=np.asarray(skipped, dtype=str), content=np.asarray(content))
+        os.replace(tmp, cache)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    return decode_image(path, size)
 
 
 def _load_folder(
@@ -196,12 +251,16 @@ def _load_folder(
     log: Callable[[str], None],
 ) -> tuple[Data, None, list[str], dict[str, Any]]:
     classes, files = _list_folder(root, limit_per_class)
+    _check_fits(sum(map(len, files)) * 3 * image_size * image_size, f"{root}: {sum(map(len, files))} images of 3x{image_size}x{image_size}")
+    folder = _cache_folder(log) if use_cache else None
+    use_cache = folder is not None
     key = _folder_key(root, files, image_size)
-    cache = cache_dir() / f"imagefolder-{key}.npz"
+    cache = (folder or cache_dir()) / f"imagefolder-{key}.npz"
     info: dict[str, Any] = {"source": "folder", "root": str(root), "cache": str(cache)}
-    if use_cache and cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            x, y, skipped = z["x"], z["y"], [str(s) for s in z["skipped"]]
+    content = _content_hash(files) if use_cache else ""
+    hit = _read_cache(cache, content) if use_cache else None
+    if hit is not None:
+        x, y, skipped = hit
         info["cached"] = True
     else:
         try:
@@ -219,6 +278,8 @@ def _load_folder(
             try:
                 xs.append(_decode(p, image_size))
                 ys.append(c)
+            except ImageRefused as e:
+                skipped.append(f"{p.relative_to(root).as_posix()} ({e})")
             except Exception:  # PIL raises many kinds for broken files: all mean "skip it"
                 skipped.append(p.relative_to(root).as_posix())
         if not xs:
@@ -226,10 +287,10 @@ def _load_folder(
         x = np.stack(xs)
         y = np.asarray(ys, dtype=np.int64)
         if use_cache:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
-            np.savez(tmp, x=x, y=y, skipped=np.asarray(skipped, dtype=str))
-            os.replace(tmp, cache)
+            try:
+                _write_cache(cache, x, y, skipped, content)
+            except OSError as e:  # a full disk or a read-only cache: the run goes on without it
+                log(f"warning: could not write the image cache {cache}: {e}")
         info["cached"] = False
     if skipped:
         shown = ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else "")
@@ -244,33 +305,11 @@ def _load_folder(
 
 
 # ------------------------------------------------------------------------------------------ CIFAR
-class _SafeUnpickler(pickle.Unpickler):
-    """Rebuilds numpy arrays and plain containers only; any other global is refused."""
-
-    ALLOWED: ClassVar[set[tuple[str, str]]] = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-        ("builtins", "bytearray"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
-        return super().find_class(module, name)
-
-
 def _unpickle(path: Path) -> dict[Any, Any]:
     try:
         with open(path, "rb") as f:
-            obj = _SafeUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+            obj = loads_restricted(f.read())
+    except Exception as e:  # a hostile or broken file fails in many ways: all mean "not a batch"
         raise UsageError(f"data: expected a CIFAR python-version batch in {path}, got: {e}") from e
     if not isinstance(obj, dict):
         raise UsageError(f"data: expected a dict in {path}, got {type(obj).__name__}")
@@ -281,9 +320,22 @@ def _cifar_batch(path: Path) -> Data:
     d = _unpickle(path)
     labels = d.get("labels", d.get("fine_labels"))
     if "data" not in d or labels is None:
-        raise UsageError(f"data: expected 'data' and 'labels' in {path}, got {sorted(d)}")
-    x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return Data(torch.from_numpy(x.copy()), torch.as_tensor(np.asarray(labels), dtype=torch.int64))
+        raise UsageError(f"data: expected 'data' and 'labels' in {path}, got {sorted(map(str, d))}")
+    data = d["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.size % 3072:
+        got = (
+            f"{data.dtype} array of shape {data.shape}"
+            if isinstance(data, np.ndarray)
+            else type(data).__name__
+        )
+        raise UsageError(
+            f"data: expected 'data' to be a uint8 array of N x 3072 (3x32x32) values in {path}, got {got}"
+        )
+    x = data.reshape(-1, 3, 32, 32)
+    if not isinstance(labels, (list, tuple, np.ndarray)):
+        raise UsageError(f"data: expected 'labels' to be a list of ints in {path}, got {type(labels).__name__}")
+    y = _labels(np.asarray(labels), path, "labels", len(x))
+    return Data(torch.from_numpy(x.copy()), y)
 
 
 def _is_cifar(root: Path) -> bool:
@@ -302,37 +354,125 @@ def _load_cifar(root: Path) -> tuple[Data, Data | None, list[str], dict[str, Any
         train = _cifar_batch(root / "train")
         test = _cifar_batch(root / "test") if (root / "test").is_file() else None
         meta, key = root / "meta", "fine_label_names"
-    n = int(train.y.max()) + 1
-    classes = [str(i) for i in range(n)]
+    classes = _default_classes(train, test, root)
     if meta.is_file():
         names = _unpickle(meta).get(key)
         if names:
-            classes = [s.decode() if isinstance(s, bytes) else str(s) for s in names]
+            if not isinstance(names, (list, tuple)) or len(names) > MAX_CLASSES:
+                raise UsageError(
+                    f"data: expected {key!r} to be a list of at most {MAX_CLASSES} names in {meta}, "
+                    f"got {type(names).__name__} of {len(names) if hasattr(names, '__len__') else '?'}"
+                )
+            classes = [s.decode(errors="replace") if isinstance(s, bytes) else str(s) for s in names]
     info = {"source": "cifar", "root": str(root), "description": f"CIFAR python folder {root}"}
     return train, test, classes, info
 
 
 # -------------------------------------------------------------------------------------------- npz
 def _as_nchw_uint8(a: np.ndarray, path: Path, key: str) -> Tensor:
+    if a.dtype.kind not in "uifb":
+        raise UsageError(f"data: expected {key} to hold numbers in {path}, got dtype {a.dtype}")
     if a.ndim == 3:
         a = a[:, None]
     if a.ndim != 4:
         raise UsageError(f"data: expected {key} of shape (N, H, W[, C]) in {path}, got {a.shape}")
     if a.shape[-1] in (1, 3) and a.shape[1] not in (1, 3):
         a = a.transpose(0, 3, 1, 2)
+    if not (1 <= a.shape[2] <= MAX_IMAGE_SIZE and 1 <= a.shape[3] <= MAX_IMAGE_SIZE):
+        raise UsageError(
+            f"data: expected {key} images of 1..{MAX_IMAGE_SIZE} pixels a side in {path}, got {a.shape}"
+        )
     if a.dtype != np.uint8:
         a = np.asarray(a, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise UsageError(f"data: expected finite pixel values in {key} of {path}, got NaN or inf")
         if a.max(initial=0) <= 1.0:
             a = a * 255.0
         a = np.clip(np.round(a), 0, 255).astype(np.uint8)
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+
+
+def _npz_array(z: Any, key: str, path: Path) -> np.ndarray:
+    """One array of an open ``.npz``, its declared size checked against the archive first."""
+    try:
+        info = z.zip.getinfo(f"{key}.npy")
+        with z.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(f)
+        declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        _check_fits(declared, f"{key} of {path}: {shape} {dtype}")
+        if declared > info.file_size:
+            raise UsageError(
+                f"data: expected {key} to fit in its {info.file_size} bytes in {path}, got a "
+                f"header declaring {shape} {dtype} ({declared} bytes)"
+            )
+        return z[key]
+    except _NPZ_ERRORS as e:
+        raise UsageError(f"data: expected a numeric array {key!r} in {path}, got: {e}") from e
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _check_fits(nbytes: int, what: str) -> None:
+    """Refuse data that needs more than half of this machine's memory before allocating it."""
+    total = _memory_bytes()
+    if total is not None and nbytes > total // 2:
+        raise UsageError(
+            f"data: expected data that fits in memory (half of {total / 2**30:.1f} GiB), got "
+            f"{what} = {nbytes / 2**30:.1f} GiB (lower --image-size or use --limit-per-class)"
+        )
+
+
+def _labels(a: np.ndarray, path: Path, key: str, n: int) -> Tensor:
+    """Class ids of ``n`` images: a 1-D integer array (or ``(n, 1)``), values in ``[0, MAX_CLASSES)``."""
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise UsageError(
+            f"data: expected {key} to be one class id per image, shape ({n},), in {path}, got {a.shape}"
+        )
+    if len(a) != n:
+        raise UsageError(f"data: expected {n} labels in {key} (one per image) in {path}, got {len(a)}")
+    if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
+        a = a.astype(np.float64)
+    elif a.dtype.kind not in "iub":
+        raise UsageError(f"data: expected integer class ids in {key} of {path}, got dtype {a.dtype}")
+    if len(a) and (a.min() < 0 or a.max() >= MAX_CLASSES):
+        raise UsageError(
+            f"data: expected class ids in [0, {MAX_CLASSES}) in {key} of {path}, "
+            f"got {a.min():.0f}..{a.max():.0f}"
+        )
+    return torch.from_numpy(a.astype(np.int64))
+
+
+def _default_classes(train: Data, test: Data | None, where: Path) -> list[str]:
+    """``"0"``..``"K-1"`` for the largest label seen (labels were checked to be < MAX_CLASSES)."""
+    n = int(train.y.max()) + 1 if len(train) else 0
+    if test is not None and len(test):
+        n = max(n, int(test.y.max()) + 1)
+    return [str(i) for i in range(n)]
+
+
 def _load_npz(path: Path) -> tuple[Data, Data | None, list[str], dict[str, Any]]:
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except _NPZ_ERRORS as e:
         raise UsageError(f"data: expected a readable .npz file, got {path}: {e}") from e
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise UsageError(f"data: expected an .npz archive of arrays, got a single array in {path}")
     with z:
         keys = set(z.files)
         xk = next((k for k in ("x", "images", "x_train") if k in keys), None)
@@ -341,18 +481,23 @@ def _load_npz(path: Path) -> tuple[Data, Data | None, list[str], dict[str, Any]]
             raise UsageError(
                 f"data: expected arrays 'x' and 'y' (or 'images'/'labels') in {path}, got {sorted(keys)}"
             )
-        train = Data(_as_nchw_uint8(z[xk], path, xk), torch.from_numpy(z[yk].astype(np.int64)))
+        x = _as_nchw_uint8(_npz_array(z, xk, path), path, xk)
+        train = Data(x, _labels(_npz_array(z, yk, path), path, yk, len(x)))
         test = None
         for xt, yt in (("x_test", "y_test"), ("x_val", "y_val")):
             if xt in keys and yt in keys:
-                test = Data(
-                    _as_nchw_uint8(z[xt], path, xt), torch.from_numpy(z[yt].astype(np.int64))
-                )
+                x = _as_nchw_uint8(_npz_array(z, xt, path), path, xt)
+                test = Data(x, _labels(_npz_array(z, yt, path), path, yt, len(x)))
                 break
-        n = int(train.y.max()) + 1 if len(train) else 0
-        classes = (
-            [str(c) for c in z["classes"]] if "classes" in keys else [str(i) for i in range(n)]
-        )
+        if "classes" in keys:
+            names = _npz_array(z, "classes", path)
+            if names.ndim != 1 or not 1 <= len(names) <= MAX_CLASSES:
+                raise UsageError(
+                    f"data: expected 'classes' to be 1..{MAX_CLASSES} names in {path}, got shape {names.shape}"
+                )
+            classes = [str(c) for c in names]
+        else:
+            classes = _default_classes(train, test, path)
     info = {"source": "npz", "path": str(path), "description": f"arrays from {path}"}
     return train, test, classes, info
 
@@ -391,8 +536,10 @@ def load_data(
     """
     if val_fraction is not None and not 0.0 < val_fraction < 1.0:
         raise UsageError(f"val-fraction: expected a number in (0, 1), got {val_fraction}")
-    if image_size < 1:
-        raise UsageError(f"image-size: expected a positive int, got {image_size}")
+    if not 1 <= image_size <= MAX_IMAGE_SIZE:
+        raise UsageError(f"image-size: expected a side in 1..{MAX_IMAGE_SIZE}, got {image_size}")
+    if limit_per_class is not None and limit_per_class < 1:
+        raise UsageError(f"limit-per-class: expected at least 1 image per class, got {limit_per_class}")
     if spec == "digits":
         train, test, classes, info = _load_digits()
         default_fraction = 0.8
@@ -406,6 +553,8 @@ def load_data(
             if path.suffix != ".npz":
                 raise UsageError(f"data: expected a folder or an .npz file, got file {spec!r}")
             train, test, classes, info = _load_npz(path)
+        elif not path.is_dir():
+            raise UsageError(f"data: expected a folder or an .npz file, got {spec!r}, which is neither")
         elif _is_cifar(path):
             train, test, classes, info = _load_cifar(path)
         else:
@@ -418,9 +567,18 @@ def load_data(
         default_fraction = 0.2
     if len(train) == 0:
         raise UsageError(f"data: expected at least one image in {spec!r}, got none")
-    if int(train.y.min()) < 0 or int(train.y.max()) >= len(classes):
+    for part, d in (("train", train), ("test", test)):
+        if d is None or len(d) == 0:
+            continue
+        if int(d.y.min()) < 0 or int(d.y.max()) >= len(classes):
+            raise UsageError(
+                f"data: expected {part} labels in [0, {len(classes)}) ({len(classes)} classes), "
+                f"got {int(d.y.min())}..{int(d.y.max())}"
+            )
+    if test is not None and test.x.shape[1:] != train.x.shape[1:]:
         raise UsageError(
-            f"data: expected labels in [0, {len(classes)}), got {int(train.y.min())}..{int(train.y.max())}"
+            f"data: expected test images of the training images' shape {tuple(train.x.shape[1:])}, "
+            f"got {tuple(test.x.shape[1:])}"
         )
     y = train.y.numpy()
     if limit_per_class:
@@ -448,4 +606,22 @@ def load_data(
             f"data: expected non-empty train and validation sets, got {len(train)} and {len(val)}"
         )
     info.update(train_size=len(train), val_size=len(val))
+    info["fingerprint"] = fingerprint(train, val, classes)
     return Splits(train, val, classes, info)
+
+
+def fingerprint(train: Data, val: Data, classes: list[str]) -> str:
+    """A short hash of the pixels, labels and class names of a split (stored in checkpoints).
+
+    Example:
+        >>> d = Data(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]))
+        >>> fingerprint(d, d, ["a", "b"]) == fingerprint(d, d, ["a", "c"])
+        False
+    """
+    h = hashlib.blake2b(digest_size=12)
+    for d in (train, val):
+        h.update(repr((tuple(d.x.shape), tuple(d.y.shape))).encode())
+        h.update(d.x.contiguous().numpy().tobytes())
+        h.update(d.y.contiguous().numpy().tobytes())
+    h.update("\0".join(classes).encode())
+    return h.hexdigest()

@@ -40,7 +40,8 @@ from torch import Tensor, nn
 import cutmix
 from cutmix.train.config import TrainConfig
 from cutmix.train.data import Data, Splits, load_data
-from cutmix.train.errors import UsageError
+from cutmix.train.errors import TrainingDiverged, UsageError
+from cutmix.train.lock import RunLock, clean_temp_files
 from cutmix.train.logs import MetricLogs
 from cutmix.train.models import build_model
 
@@ -318,19 +319,28 @@ def train(
     *,
     resume: dict[str, Any] | None = None,
     splits: Splits | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Run (or continue, with ``resume`` = a loaded checkpoint) one training run.
+
+    The run folder ``cfg.out`` is locked while the run writes it (see :class:`RunLock`). Resuming
+    on data whose fingerprint differs from the checkpoint's is refused unless ``force``. A
+    non-finite loss stops the run with :class:`TrainingDiverged` (its last good checkpoint kept).
 
     Returns a summary: the config, the per-epoch history, the final metrics, CPU and wall time.
     """
     cfg.validate()
     dist = Dist()
     device = pick_device(cfg.device, dist)
-    dist.start(device)
-    try:
-        return _train(cfg, dist, device, resume, splits)
-    finally:
-        dist.stop()
+    lock = RunLock(cfg.out) if dist.main else nullcontext()
+    with lock:
+        if dist.main:
+            clean_temp_files(cfg.out)
+        dist.start(device)
+        try:
+            return _train(cfg, dist, device, resume, splits, force)
+        finally:
+            dist.stop()
 
 
 def _train(
@@ -339,6 +349,7 @@ def _train(
     device: torch.device,
     resume: dict[str, Any] | None,
     splits: Splits | None,
+    force: bool = False,
 ) -> dict[str, Any]:
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
@@ -348,6 +359,12 @@ def _train(
     c, h, w = splits.image_shape
     if h != w:
         raise UsageError(f"data: expected square images, got {h}x{w}")
+    if cfg.crop_padding > h:
+        raise UsageError(
+            f"crop-padding: expected at most the image side {h}, got {cfg.crop_padding}"
+        )
+    if resume is not None:
+        _check_fingerprint(cfg, dist, resume, splits, force)
     out = Path(cfg.out)
 
     torch.manual_seed(cfg.seed)
@@ -373,10 +390,19 @@ def _train(
     start_epoch, step, history = 0, 0, []
     if resume is not None:
         load_weights(model, resume["model"], "model")
-        opt.load_state_dict(resume["optimizer"])
+        try:
+            opt.load_state_dict(resume["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+            raise UsageError(
+                f"checkpoint: expected an optimizer state of a {cfg.optimizer} optimizer of this "
+                f"model, got one that does not fit ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            ) from e
         start_epoch, step = int(resume["epoch"]), int(resume["step"])
         history = list(resume.get("history", []))
-        torch.set_rng_state(resume["rng"]["torch"])
+        try:
+            torch.set_rng_state(resume["rng"]["torch"])
+        except (RuntimeError, TypeError) as e:
+            raise UsageError(f"checkpoint: expected a torch RNG state, got an invalid one ({e})") from e
         _log(cfg, dist, f"resuming {cfg.model} at epoch {start_epoch}/{cfg.epochs}")
 
     net: nn.Module = model
@@ -466,11 +492,7 @@ def _train(
                 )
         sums = dist.sum(sums)
         if not math.isfinite(float(sums[0])):
-            _log(
-                cfg,
-                dist,
-                f"warning: the training loss is not finite at epoch {epoch + 1} (lower --lr or add --warmup-epochs)",
-            )
+            _diverged(cfg, out, "training loss", float(sums[0]), epoch)
         stopping = (
             cfg.stop_after is not None
             and epoch + 1 - start_epoch >= cfg.stop_after
@@ -480,6 +502,8 @@ def _train(
         last_eval = None
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs or stopping:
             ev = last_eval = evaluate()
+            if not math.isfinite(ev["loss"]):
+                _diverged(cfg, out, "validation loss", ev["loss"], epoch)
         row = {
             "epoch": epoch + 1,
             "lr": opt.param_groups[0]["lr"],
@@ -495,7 +519,7 @@ def _train(
         history.append(row)
         if dist.main:
             with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+                f.write(json.dumps(row, allow_nan=False) + "\n")
             if logs is not None:
                 logs.write(history)
             save_checkpoint(
@@ -541,8 +565,45 @@ def _train(
     if logs is not None:
         logs.close()
     if dist.main:
-        (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "summary.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     return result
+
+
+def _diverged(cfg: TrainConfig, out: Path, what: str, value: float, epoch: int) -> None:
+    last = out / "last.pt"
+    kept = (
+        f"the last good checkpoint is {last} (epoch {epoch})"
+        if epoch > 0 and last.is_file()
+        else "no checkpoint was written"
+    )
+    raise TrainingDiverged(
+        f"train: expected a finite {what}, got {value} at epoch {epoch + 1}; the run stopped "
+        f"({kept}); lower --lr or add --warmup-epochs"
+    )
+
+
+def _check_fingerprint(
+    cfg: TrainConfig, dist: Dist, resume: dict[str, Any], splits: Splits, force: bool
+) -> None:
+    """Resuming on other data than the checkpoint's: a warning, then a refusal unless ``force``."""
+    saved, now = resume.get("data_fingerprint"), splits.info.get("fingerprint")
+    if saved is None:
+        _log(cfg, dist, "warning: the checkpoint has no data fingerprint: cannot check the data")
+        return
+    if saved == now:
+        return
+    if dist.main:
+        print(
+            f"warning: the data {cfg.data!r} differs from the checkpoint's (fingerprint {now}, "
+            f"the checkpoint's {saved})",
+            file=sys.stderr,
+            flush=True,
+        )
+    if not force:
+        raise UsageError(
+            f"resume: expected the data the checkpoint was trained on (fingerprint {saved}), got "
+            f"different data (fingerprint {now}); pass --force to continue anyway"
+        )
 
 
 def _state(
@@ -573,6 +634,7 @@ def _state(
         "step": step,
         "history": history,
         "rng": {"torch": torch.get_rng_state()},
+        "data_fingerprint": splits.info.get("fingerprint"),
         "cutmix_version": cutmix.__version__,
     }
 

@@ -27,6 +27,8 @@ import torch
 
 from cutmix.train.config import MIX_CHOICES, TrainConfig
 from cutmix.train.errors import UsageError
+from cutmix.train.checks import check_checkpoint
+from cutmix.train.lock import RunLock
 from cutmix.train.loop import (
     Dist,
     evaluate_model,
@@ -204,8 +206,8 @@ def run_compare(
     base: TrainConfig, *, arms: list[str], seeds: int, out: str | Path, argv: list[str]
 ) -> int:
     """Train every arm for seeds ``0..seeds-1`` on the same data, then write the report folder."""
-    if seeds < 1:
-        raise UsageError(f"seeds: expected at least 1, got {seeds}")
+    if not 1 <= seeds <= 1000:
+        raise UsageError(f"seeds: expected 1..1000, got {seeds}")
     if len(arms) < 2 or len(set(arms)) != len(arms):
         raise UsageError(f"arms: expected at least two distinct mixes, got {','.join(arms)!r}")
     for a in arms:
@@ -213,6 +215,13 @@ def run_compare(
             raise UsageError(f"arms: expected mixes from {', '.join(MIX_CHOICES)}, got {a!r}")
     out = Path(out)
     base = replace(base, mix=arms[-1], out=str(out)).validate()  # checks the mixing options once
+    with RunLock(out):
+        return _run_compare(base, arms, seeds, out, argv)
+
+
+def _run_compare(
+    base: TrainConfig, arms: list[str], seeds: int, out: Path, argv: list[str]
+) -> int:
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     splits = load_splits(base)
     print(
@@ -315,7 +324,10 @@ def evaluate_checkpoint(
     batch_size: int = 500,
 ) -> dict[str, Any]:
     """Top-1, top-5 and per-class accuracy of a checkpoint on its validation split (or ``data``)."""
+    if batch_size < 1:
+        raise UsageError(f"batch-size: expected at least 1, got {batch_size}")
     state = load_checkpoint(checkpoint)
+    check_checkpoint(state, checkpoint)
     name = state["model_name"]
     if model is not None and model != name:
         raise UsageError(
