@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
+from cutmix.train.checks import check_checkpoint
 from cutmix.train.config import MIX_CHOICES, TrainConfig
 from cutmix.train.errors import UsageError
-from cutmix.train.checks import check_checkpoint
 from cutmix.train.lock import RunLock
 from cutmix.train.loop import (
     Dist,
