@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import types
+import warnings
 from collections.abc import Callable
 from typing import Literal
 
@@ -63,6 +64,32 @@ def box_mask(boxes: Tensor, size: tuple[int, int]) -> Tensor:
     in_y = (rows >= boxes[:, 1:2]) & (rows < boxes[:, 3:4])
     in_x = (cols >= boxes[:, 0:1]) & (cols < boxes[:, 2:3])
     return (in_y[:, None, :, None] & in_x[:, None, None, :]).contiguous()
+
+
+def _check_call(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -> Tensor:
+    """Every check of an image entry point, once; returns the images to read (a lazily negated
+    view, refused for writing, is read through ``resolve_neg``: the C kernel copies raw bytes)."""
+    V.check_images(images)
+    _warn_channels_last_shape(images)
+    V.check_params(params, images)
+    params._check_values((int(images.shape[-2]), int(images.shape[-1])))
+    V.check_inplace_out(images, inplace, out)
+    if V._compiling():  # no view bits inside a graph (is_neg() does not trace)
+        return images
+    return images.resolve_neg() if images.is_neg() else images
+
+
+def _warn_channels_last_shape(images: Tensor) -> None:
+    """An (N, H, W, C) batch (numpy, DALI, albumentations before a permute) would be mixed along
+    the wrong axes: warn when the last dim looks like channels (1, 3 or 4) and dim 1 does not
+    (at least 5, like a height)."""
+    if images.shape[-1] in (1, 3, 4) and images.shape[1] > 4:
+        warnings.warn(
+            f"images: got shape {tuple(images.shape)}, which looks like (N, H, W, C); cutmix "
+            "mixes (N, C, H, W) batches (use images.permute(0, 3, 1, 2))",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _needs_grad(images: Tensor) -> bool:
@@ -483,11 +510,16 @@ def cut_images(
         >>> cut_images(x, p)[0, 0].tolist()
         [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
-    V.check_images(images)
-    V.check_params(params, images)
-    V.check_inplace_out(images, inplace, out)
+    images = _check_call(images, params, inplace, out)
     if params.boxes is None:
         V.fail("params", "CutMix params with boxes (MixUp params go to mix_images)", "boxes=None")
+    return _cut(images, params, inplace, out, strategy)
+
+
+def _cut(
+    images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
+) -> Tensor:
+    """:func:`cut_images` after its checks."""
     kind = _pick_strategy(images, strategy, inplace)
     if kind == "loop":
         dest = images if inplace else (torch.empty_like(images) if out is None else out)
@@ -514,9 +546,12 @@ def mix_images(
         >>> mix_images(x, p).flatten().tolist()
         [1.0, 4.0]
     """
-    V.check_images(images)
-    V.check_params(params, images)
-    V.check_inplace_out(images, inplace, out)
+    images = _check_call(images, params, inplace, out)
+    return _mix(images, params, inplace, out)
+
+
+def _mix(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -> Tensor:
+    """:func:`mix_images` after its checks."""
     lam = params.lam.view(-1, 1, 1, 1)
     src = images.index_select(0, params.perm)
     if images.dtype in (torch.float32, torch.float64):
@@ -562,15 +597,20 @@ def apply_images(
         >>> apply_images(torch.ones(1, 1, 2, 2), p).sum().item()
         4.0
     """
+    images = _check_call(images, params, inplace, out)
+    return _apply(images, params, inplace, out, strategy)
+
+
+def _apply(
+    images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
+) -> Tensor:
+    """:func:`apply_images` after :func:`_check_call`."""
     if params.boxes is None:
-        return mix_images(images, params, inplace=inplace, out=out)
+        return _mix(images, params, inplace, out)
     if params.blend is None:
-        return cut_images(images, params, inplace=inplace, out=out, strategy=strategy)
-    V.check_images(images)
-    V.check_params(params, images)
-    V.check_inplace_out(images, inplace, out)
-    blended = mix_images(images, params)
-    cut = cut_images(images, params, strategy=strategy)
+        return _cut(images, params, inplace, out, strategy)
+    blended = _mix(images, params, False, None)
+    cut = _cut(images, params, False, None, strategy)
     dest = images if inplace else (torch.empty_like(images) if out is None else out)
     return torch.where(params.blend.view(-1, 1, 1, 1), blended, cut, out=dest)
 
@@ -615,6 +655,8 @@ def mix_labels(
         >>> mix_labels(torch.tensor([0, 2]), p, num_classes=3).tolist()
         [[0.75, 0.0, 0.25], [0.0, 0.0, 1.0]]
     """
+    if not isinstance(params, MixParams):
+        V.fail("params", "a cutmix.MixParams", V.describe(params), kind=TypeError)
     n = params.perm.shape[0]
     num_classes = V.check_num_classes(num_classes)
     classes = V.check_labels(labels, n, num_classes)
@@ -625,9 +667,10 @@ def mix_labels(
             f"params on {labels.device} (where the labels are)",
             f"on {params.perm.device}",
         )
+    params._check_values()
     if out is not None:
         V.check_targets_out(out, n, classes, labels.device)
-    lam = params.lam.view(-1, 1)
+    lam = params.lam.to(torch.float32).view(-1, 1)
     if labels.is_floating_point() or labels.dtype == torch.bool:
         y = labels.to(torch.float32)
         partner_part = y.index_select(0, params.perm) * (1 - lam)  # before out= may overwrite y

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -68,6 +69,95 @@ class MixParams:
     size: tuple[int, int] | None
     blend: Tensor | None = None
 
+    def __post_init__(self) -> None:
+        # Metadata only (shape, dtype, device): no host sync, and torch.compile traces it away.
+        # Values (ranges) are checked by _check_values at the public entry points, on CPU.
+        perm = _field(self.perm, "perm")
+        if perm.dim() != 1 or perm.dtype == torch.bool or perm.is_floating_point() or (
+            perm.is_complex()
+        ):
+            kind = ValueError if perm.dim() != 1 else TypeError
+            V.fail("params.perm", "an integer (N,) tensor of partner indices", V.describe(perm),
+                   kind=kind)
+        n, dev = perm.shape[0], perm.device
+        lam = _field(self.lam, "lam")
+        if not lam.is_floating_point():
+            V.fail("params.lam", "a floating-point (N,) tensor", V.describe(lam), kind=TypeError)
+        if lam.shape != (n,):
+            V.fail("params.lam", f"shape ({n},) like perm", V.describe(lam))
+        boxes = self.boxes
+        if boxes is not None:
+            boxes = _field(boxes, "boxes")
+            if boxes.dtype == torch.bool or boxes.is_floating_point() or boxes.is_complex():
+                V.fail("params.boxes", "an integer (N, 4) tensor or None", V.describe(boxes),
+                       kind=TypeError)
+            if boxes.shape != (n, 4):
+                V.fail("params.boxes", f"shape ({n}, 4) as x1, y1, x2, y2", V.describe(boxes))
+        if self.blend is not None:
+            blend = _field(self.blend, "blend")
+            if blend.dtype != torch.bool or blend.shape != (n,):
+                V.fail("params.blend", f"a bool ({n},) tensor or None", V.describe(blend),
+                       kind=TypeError if blend.dtype != torch.bool else ValueError)
+        for name, t in (("lam", lam), ("boxes", boxes), ("blend", self.blend)):
+            if t is not None and t.device != dev:
+                V.fail(f"params.{name}", f"a tensor on {dev} (where perm is)", f"one on {t.device}")
+        size = self.size
+        if size is not None:
+            try:
+                hw = tuple(operator.index(s) for s in size)  # type: ignore[union-attr]
+                ok = len(hw) == 2 and not any(isinstance(s, bool) for s in size)  # type: ignore
+            except TypeError:
+                ok = False
+            if not ok:
+                V.fail("params.size", "None or (H, W) as two ints", V.describe(size),
+                       kind=TypeError)
+            if hw[0] < 1 or hw[1] < 1:
+                V.fail("params.size", "positive H and W", hw)
+            if type(size) is not tuple or any(type(s) is not int for s in size):
+                object.__setattr__(self, "size", (int(hw[0]), int(hw[1])))
+        # Other integer dtypes are exact as int64, which every kernel indexes with.
+        if perm.dtype != torch.int64:
+            object.__setattr__(self, "perm", perm.to(torch.int64))
+        if boxes is not None and boxes.dtype != torch.int64:
+            object.__setattr__(self, "boxes", boxes.to(torch.int64))
+
+    def _check_values(self, size: tuple[int, int] | None = None) -> None:
+        """Refuse out-of-range values (ValueError naming ``params``) before anything is written.
+
+        ``size`` is the ``(H, W)`` the boxes must lie in (default: ``self.size``). On CPU (eager)
+        the check is a few ops over ``N`` values. On other devices it is skipped, as it would
+        synchronise with the host: there partners out of range raise a device-side assert in the
+        gather, and the kernels select pixels with a mask built from the box, so nothing is ever
+        written outside ``[x1, x2) x [y1, y2)`` clipped to the image (an inverted box is empty).
+        """
+        if self.perm.device.type != "cpu" or V._compiling():
+            return
+        n = self.perm.shape[0]
+        bad = (self.perm < 0) | (self.perm >= n)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            V.fail("params.perm", f"partner indices in [0, {n})", f"{int(self.perm[i])} for sample {i}")
+        lam = self.lam
+        bad = ~((lam >= 0) & (lam <= 1))  # NaN fails both
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            V.fail("params.lam", "finite values in [0, 1]", f"{float(lam[i])} for sample {i}")
+        if self.boxes is None:
+            return
+        b = self.boxes
+        bad = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+        hw = self.size if size is None else size
+        if hw is not None:
+            bad |= (b[:, 2] > hw[1]) | (b[:, 3] > hw[0])
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            inside = "" if hw is None else f", inside (H, W) = {tuple(hw)}"
+            V.fail(
+                "params.boxes",
+                f"boxes x1, y1, x2, y2 with 0 <= x1 <= x2 and 0 <= y1 <= y2{inside}",
+                f"{b[i].tolist()} for sample {i}",
+            )
+
     @property
     def batch_size(self) -> int:
         return int(self.perm.shape[0])
@@ -99,6 +189,12 @@ class MixParams:
             "size": None if self.size is None else list(self.size),
             "blend": None if self.blend is None else self.blend.tolist(),
         }
+
+
+def _field(value: object, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        V.fail(f"params.{name}", "a torch.Tensor", V.describe(value), kind=TypeError)
+    return value  # type: ignore[return-value]
 
 
 def _resolve_device(

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.functional import OPT_IN_STRATEGIES, STRATEGIES, apply_images, mix_labels
+from cutmix.functional import OPT_IN_STRATEGIES, STRATEGIES, _apply, _check_call, mix_labels
 from cutmix.params import (
     ClassWeights,
     MixParams,
@@ -70,11 +70,14 @@ class _Mix:
         )
 
     def apply(self, images: Tensor, labels: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
-        """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``."""
-        V.check_images(images)
-        mixed = apply_images(images, params, inplace=self.inplace, strategy=self.strategy)
+        """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``.
+
+        The targets come first: labels (class range included) are checked before any image is
+        written, so ``inplace=True`` never leaves the caller's images half-mixed by a bad label.
+        """
+        images = _check_call(images, params, self.inplace, None)
         targets = mix_labels(labels, params, self.num_classes, label_smoothing=self.label_smoothing)
-        return mixed, targets
+        return _apply(images, params, self.inplace, None, self.strategy), targets
 
     def __call__(
         self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
