@@ -14,6 +14,7 @@ import torch
 
 import cutmix
 from cutmix import MixParams
+from cutmix.params import sample_beta
 from cutmix.functional import (
     STRATEGIES,
     apply_images,
@@ -261,3 +262,61 @@ def test_expanded_out_is_refused():
         cut_images(_images(), _params(), out=out)
     with pytest.raises(ValueError, match=r"^out: expected a tensor whose elements do not share"):
         mix_images(_images(), _params(), out=out)
+
+
+# --- Tiny α: Beta(α, α) is symmetric; box sides without an epsilon ----------------------------------
+
+
+def _binomial_ok(k: int, n: int, p: float = 0.5, z: float = 5.0) -> bool:
+    return abs(k - n * p) <= z * (n * p * (1 - p)) ** 0.5
+
+
+@pytest.mark.parametrize("alpha", [1e-7, 1e-6, 1e-3, 0.02, 0.099, 0.1, 0.3])
+def test_beta_is_symmetric_at_every_alpha(alpha):
+    # Old sampler: P(λ < 0.5) was 99.9 % at α = 1e-6 and 62 % at α = 1e-3.
+    n = 4000
+    lam = sample_beta(alpha, n, generator=torch.Generator().manual_seed(1))
+    assert bool(((lam >= 0) & (lam <= 1)).all())
+    assert _binomial_ok(int((lam < 0.5).sum()), n)
+    # The same through MixUp params (their own draws).
+    p = cutmix.sample_mixup(n, alpha=alpha, generator=torch.Generator().manual_seed(2))
+    assert _binomial_ok(int((p.lam < 0.5).sum()), n)
+
+
+def test_inside_boxes_at_tiny_alpha_are_empty_or_full():
+    # Old sampler: a 39 x 23 box every time at α = 1e-7 on 24 x 40, never nothing or everything.
+    n = 2000
+    g = torch.Generator().manual_seed(3)
+    p = cutmix.sample_cutmix(n, (24, 40), alpha=1e-7, placement="inside", generator=g)
+    area = (p.boxes[:, 2] - p.boxes[:, 0]) * (p.boxes[:, 3] - p.boxes[:, 1])
+    empty, full = int((area == 0).sum()), int((area == 24 * 40).sum())
+    assert empty + full >= n - 5
+    assert _binomial_ok(empty, n)
+
+
+@pytest.mark.parametrize("placement", ["center", "inside"])
+def test_box_sides_have_no_epsilon(placement):
+    # A cut fraction 1e-12 below 1: sqrt(cut) * W = W - 2e-11, whose floor is W - 1. The old
+    # `+ 1e-9` made it a full-image box.
+    cut = 1.0 - 1e-12
+    p = cutmix.sample_cutmix(
+        64,
+        (24, 40),
+        area_bounds=(cut, cut),
+        placement=placement,
+        generator=torch.Generator().manual_seed(4),
+    )
+    area = (p.boxes[:, 2] - p.boxes[:, 0]) * (p.boxes[:, 3] - p.boxes[:, 1])
+    assert not bool((area == 24 * 40).any())
+    if placement == "inside":
+        assert bool((area == 23 * 39).all())
+    # And exact squares stay exact: cut = 1/4 gives half sides.
+    q = cutmix.sample_cutmix(
+        8,
+        (24, 40),
+        area_bounds=(0.25, 0.25),
+        placement="inside",
+        generator=torch.Generator().manual_seed(5),
+    )
+    assert bool(((q.boxes[:, 2] - q.boxes[:, 0]) == 20).all())
+    assert bool(((q.boxes[:, 3] - q.boxes[:, 1]) == 12).all())

@@ -215,11 +215,10 @@ def _resolve_device(
 # the random inputs of the lower index before the boxes are computed (one gather, not one per output).
 # Nothing reads a value back to the host and no shape depends on data: no sync on CUDA.
 
-# Below this alpha both Gamma(alpha) draws of a Beta draw can underflow to 0 (probability ~1e-13 at
-# alpha = 0.02, < 1e-60 at 0.1); only then is the extra fair coin worth its ops.
-_BETA_COIN_ALPHA = 0.1
-
-
+# Below this alpha a Gamma(alpha) draw loses its precision near 0 (torch._standard_gamma never
+# returns 0 and rounds tiny draws up: at alpha = 1e-6, 99.9 % of ratios were < 0.5), so Beta draws
+# are made from log-gammas instead; above it the plain ratio is exact enough and kept as it was.
+_BETA_LOG_ALPHA = 0.1
 @functools.lru_cache(maxsize=64)
 def _cpu_consts(values: tuple[float, ...]) -> Tensor:
     return torch.tensor(values, dtype=torch.float64)
@@ -252,18 +251,24 @@ def _beta64(
     """``m`` Beta(alpha, alpha) draws in float64.
 
     ``u`` is a column of ``m`` unused uniforms: the draw itself when ``alpha == 1`` (Beta(1, 1) is
-    uniform), else the fair coin for draws whose two Gamma variates both underflow (tiny alpha).
+    uniform), else one of the two uniforms of the log-space draws (tiny alpha).
     """
     if alpha == 1.0 and u is not None:
         return u
-    conc = torch.full((2, m), float(alpha), dtype=torch.float64, device=device)
-    gam = torch._standard_gamma(conc, generator=generator)
-    total = gam.sum(0)
-    if alpha >= _BETA_COIN_ALPHA:
-        return gam[0].div_(total)
-    if u is None:
-        u = _uniform(m, generator, device)
-    return torch.where(total > 0, gam[0] / total.clamp_min(1e-300), (u < 0.5).to(torch.float64))
+    if alpha >= _BETA_LOG_ALPHA:
+        conc = torch.full((2, m), float(alpha), dtype=torch.float64, device=device)
+        gam = torch._standard_gamma(conc, generator=generator)
+        return gam[0].div_(gam.sum(0))
+    # Gamma(a) = Gamma(a + 1) * U ** (1 / a), in logs: log G = log Gamma(a + 1) + log(U) / a. Both
+    # logs are finite (U in (0, 1]), and λ = G1 / (G1 + G2) = sigmoid(log G1 - log G2) is exactly
+    # symmetric in the two draws at every alpha > 0 (0 or 1 with equal chance as alpha -> 0).
+    conc = torch.full((2, m), float(alpha) + 1.0, dtype=torch.float64, device=device)
+    logs = torch._standard_gamma(conc, generator=generator).log_()
+    v = _uniform(m, generator, device) if u is None else u
+    w = _uniform(m, generator, device)
+    logs[0].add_(torch.log1p(-v).div_(alpha))  # 1 - U for U in [0, 1): never log(0)
+    logs[1].add_(torch.log1p(-w).div_(alpha))
+    return torch.sigmoid(logs[0] - logs[1])
 
 
 def sample_beta(
@@ -275,9 +280,9 @@ def sample_beta(
 ) -> Tensor:
     """Draw ``n`` values of Beta(alpha, alpha) as float32, on ``device``, from ``generator``.
 
-    Uses the ratio of two Gamma(alpha) draws (a uniform draw for ``alpha == 1``). For tiny ``alpha``
-    both Gamma draws can underflow to zero; such a draw becomes 0 or 1 with equal chance, which is the
-    Beta distribution's own limit.
+    Uses the ratio of two Gamma(alpha) draws (a uniform draw for ``alpha == 1``); below
+    ``alpha = 0.1`` the ratio is taken in log space, so the draws stay symmetric about 1/2 at every
+    ``alpha > 0`` (as ``alpha -> 0`` they become 0 or 1 with equal chance, the distribution's limit).
 
     Example:
         >>> lam = sample_beta(1.0, 3, generator=torch.Generator().manual_seed(0))
@@ -388,7 +393,7 @@ def _draws(
     One ``torch.rand`` call draws them all.
     """
     want_keep = p < 1.0
-    want_u_beta = alpha == 1.0 or alpha < _BETA_COIN_ALPHA
+    want_u_beta = alpha == 1.0 or alpha < _BETA_LOG_ALPHA
     total = cols + int(want_keep) + int(want_u_beta)
     u = torch.rand(m, total, generator=generator, device=device, dtype=torch.float64)
     lam0 = _beta64(alpha, m, u[:, -1] if want_u_beta else None, generator, device)
@@ -464,9 +469,10 @@ def sample_cutmix(
         cut = bounds[0] + (bounds[1] - bounds[0]) * cut
     ratio = cut.clamp_(0.0, 1.0).sqrt_()
     wh, wh1 = _consts((w, h), dev), _consts((w - 1, h - 1), dev)
-    # (m, 2) box sides (width, height), float64 holding exact integers. ratio <= 1, so the floor is
-    # in [0, W]; the tiny epsilon keeps exact products (ratio = 1 → W) from flooring one below.
-    sides = (ratio[:, None] * wh).add_(1e-9).floor_()
+    # (m, 2) box sides (width, height), float64 holding exact integers: floor(sqrt(cut) * W) as
+    # timm, with no epsilon (one made every cut within ~1e-9 / W of 1 a full-image box). ratio <= 1,
+    # so the floor is in [0, W], and ratio = 1 gives W exactly.
+    sides = (ratio[:, None] * wh).floor_()
     if placement == "center":
         # x1 = cx - cut_w // 2 is always < W and x2 = x1 + cut_w always >= 0: clip one side each.
         lo = torch.minimum((u * wh).floor_(), wh1).sub_((sides * 0.5).floor_())
