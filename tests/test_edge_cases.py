@@ -14,7 +14,6 @@ import torch
 
 import cutmix
 from cutmix import MixParams
-from cutmix.params import sample_beta
 from cutmix.functional import (
     STRATEGIES,
     apply_images,
@@ -24,6 +23,7 @@ from cutmix.functional import (
     mix_images,
     mix_labels,
 )
+from cutmix.params import sample_beta
 
 N, H, W = 4, 6, 8
 PERM = torch.tensor([1, 2, 3, 0])
@@ -320,3 +320,64 @@ def test_box_sides_have_no_epsilon(placement):
     )
     assert bool(((q.boxes[:, 2] - q.boxes[:, 0]) == 20).all())
     assert bool(((q.boxes[:, 3] - q.boxes[:, 1]) == 12).all())
+
+
+# --- Multi-label smoothing: per class toward 1/2 (timm's multi_label=True) --------------------------
+
+
+def _within_one_ulp(a: torch.Tensor, b: torch.Tensor) -> bool:
+    big = torch.maximum(a.abs(), b.abs())
+    ulp = torch.nextafter(big, torch.full_like(big, float("inf"))) - big
+    return bool(((a - b).abs() <= ulp).all())
+
+
+def _multi_hot(n: int, c: int, seed: int) -> torch.Tensor:
+    return torch.rand(n, c, generator=torch.Generator().manual_seed(seed)) < 0.3
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_multi_label_smoothing_equals_timm(eps):
+    mixup = pytest.importorskip("timm.data.mixup")
+    n, c = 6, 5
+    y = _multi_hot(n, c, 0).float()
+    lam = torch.tensor([0.3, 0.5, 1.0, 0.0, 0.75, 0.9])
+    p = MixParams(perm=torch.arange(n).flip(0), lam=lam, boxes=None, size=None)  # timm: flip
+    ref = mixup.mixup_target(y, c, lam.view(-1, 1), eps, multi_label=True)
+    for labels in (y, y.bool()):
+        got = mix_labels(labels, p, c, label_smoothing=eps, multi_label=True)
+        assert _within_one_ulp(got, ref)
+    # The default keeps smoothing toward 1/C (the rows of a softmax target).
+    plain = mix_labels(y, p, c, label_smoothing=eps)
+    assert torch.allclose(plain, mix_labels(y, p, c) * (1 - eps) + eps / c)
+    # mixed_binary_cross_entropy with the same smoothing is BCE against timm's targets.
+    logits = torch.randn(n, c, generator=torch.Generator().manual_seed(1))
+    loss = cutmix.mixed_binary_cross_entropy(logits, y, p, label_smoothing=eps)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, ref)
+    assert torch.allclose(loss, expected, rtol=1e-6, atol=0)
+
+
+def test_multi_label_smoothing_of_class_ids_and_in_the_transforms():
+    n, c, eps = 6, 5, 0.2
+    p = cutmix.sample_cutmix(n, (8, 8), generator=torch.Generator().manual_seed(0))
+    ids = torch.tensor([0, 4, 2, 2, 1, 3])
+    hard = mix_labels(ids, p, c)
+    assert torch.equal(
+        mix_labels(ids, p, c, label_smoothing=eps, multi_label=True), hard * (1 - eps) + eps / 2
+    )
+    y = _multi_hot(n, c, 2)
+    x = torch.rand(n, 3, 8, 8)
+    expected = mix_labels(y, p, c, label_smoothing=eps, multi_label=True)
+    for mix in (
+        cutmix.CutMix(num_classes=c, label_smoothing=eps, multi_label=True),
+        cutmix.RandomMix([cutmix.CutMix()], num_classes=c, label_smoothing=eps, multi_label=True),
+    ):
+        assert torch.equal(mix.apply(x, y, p)[1], expected)
+        assert "multi_label=True" in repr(mix)
+    mixup = cutmix.MixUp(num_classes=c, label_smoothing=eps, multi_label=True)
+    q = cutmix.sample_mixup(n, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(
+        mixup.apply(x, y, q)[1], mix_labels(y, q, c, label_smoothing=eps, multi_label=True)
+    )
+    # Disabled: no mixing, smoothed per class.
+    off = cutmix.CutMix(num_classes=c, label_smoothing=eps, multi_label=True, enabled=False)
+    assert torch.equal(off(x, y)[1], y.float() * (1 - eps) + eps / 2)

@@ -639,12 +639,15 @@ def mix_labels(
     *,
     label_smoothing: float = 0.0,
     out: Tensor | None = None,
+    multi_label: bool = False,
 ) -> Tensor:
     """Float32 soft targets ``λ · y + (1 - λ) · y[perm]``, optionally smoothed afterwards.
 
     ``labels`` are int class ids ``(N,)`` (then ``num_classes`` is required) or ``(N, C)``
     probabilities / multi-hot (any float or bool dtype). Rows sum to 1 for class ids and
-    probabilities. Smoothing maps ``t`` to ``(1 - ε) · t + ε / C``. ``out`` is an optional
+    probabilities. Smoothing maps ``t`` to ``(1 - ε) · t + ε / C``; with ``multi_label=True``
+    (multi-hot targets for a per-class binary loss) each class is smoothed toward 1/2 instead,
+    ``(1 - ε) · t + ε / 2``, timm's ``multi_label`` convention. ``out`` is an optional
     float32 ``(N, C)`` buffer reused across steps (it is overwritten and returned): at many classes
     the targets are mostly the time it takes to write ``N · C`` floats, and a reused buffer saves
     the fresh pages a new one gets from the allocator.
@@ -671,13 +674,17 @@ def mix_labels(
     if out is not None:
         V.check_targets_out(out, n, classes, labels.device)
     lam = params.lam.to(torch.float32).view(-1, 1)
+    floor = label_smoothing / (2 if bool(multi_label) else classes)
     if labels.is_floating_point() or labels.dtype == torch.bool:
         y = labels.to(torch.float32)
         partner_part = y.index_select(0, params.perm) * (1 - lam)  # before out= may overwrite y
         mixed = torch.mul(y, lam, out=out).add_(partner_part)
         if label_smoothing:
-            mixed.mul_(1.0 - label_smoothing).add_(label_smoothing / classes)
+            mixed.mul_(1.0 - label_smoothing).add_(floor)
         return mixed
+    if multi_label and label_smoothing:
+        hard = mix_labels(labels, params, classes, out=out)
+        return hard.mul_(1.0 - label_smoothing).add_(floor)
     if out is None:
         out = torch.empty(n, classes, dtype=torch.float32, device=labels.device)
     if not label_smoothing and _native_targets(labels, params.lam, out):

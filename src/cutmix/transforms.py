@@ -42,6 +42,7 @@ class _Mix:
     """Shared behaviour: label handling, the on/off switch, ``apply`` and ``__call__``."""
 
     strategy: str = "auto"  # the cut_images kernel (CutMix's ``strategy=``)
+    multi_label: bool = False  # smooth each class toward 1/2 (BCE targets), not toward 1/C
 
     def __init__(
         self,
@@ -76,7 +77,13 @@ class _Mix:
         written, so ``inplace=True`` never leaves the caller's images half-mixed by a bad label.
         """
         images = _check_call(images, params, self.inplace, None)
-        targets = mix_labels(labels, params, self.num_classes, label_smoothing=self.label_smoothing)
+        targets = mix_labels(
+            labels,
+            params,
+            self.num_classes,
+            label_smoothing=self.label_smoothing,
+            multi_label=self.multi_label,
+        )
         return _apply(images, params, self.inplace, None, self.strategy), targets
 
     def __call__(
@@ -93,6 +100,8 @@ class _Mix:
         opts = {**self._options(), "num_classes": self.num_classes}
         if self.label_smoothing:
             opts["label_smoothing"] = self.label_smoothing
+        if self.multi_label:
+            opts["multi_label"] = True
         if not self.enabled:
             opts["enabled"] = False
         text = ", ".join(f"{k}={v!r}" for k, v in opts.items())
@@ -158,7 +167,9 @@ class CutMix(_Sampled):
         placement: ``"center"`` (uniform centre, clipped: the paper) or ``"inside"``.
         area_bounds: optional ``(lo, hi)`` range of the box's target area fraction.
         own_dominant: use ``max(λ, 1 - λ)`` so each image keeps at least half of itself.
-        label_smoothing: applied to the mixed targets.
+        label_smoothing: applied to the mixed targets: ``t · (1 - ε) + ε / C``.
+        multi_label: multi-hot targets for a per-class (BCE) loss: smoothing is then per class,
+            ``t · (1 - ε) + ε / 2`` (timm's ``multi_label=True``). Also on MixUp and RandomMix.
         enabled: ``False`` passes batches through (targets still one-hot floats).
         inplace: write into the caller's images instead of returning a new tensor.
         partner_weights: pick partners by class weight for imbalanced data: ``"inverse_frequency"``
@@ -191,6 +202,7 @@ class CutMix(_Sampled):
         inplace: bool = False,
         partner_weights: ClassWeights = None,
         strategy: str = "auto",
+        multi_label: bool = False,
     ) -> None:
         super().__init__(
             alpha,
@@ -204,6 +216,7 @@ class CutMix(_Sampled):
             partner_weights,
         )
         self.strategy = V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
+        self.multi_label = bool(multi_label)
         self.placement = V.check_placement(placement)
         self.area_bounds = V.check_area_bounds(area_bounds)
 
@@ -261,6 +274,7 @@ class MixUp(_Sampled):
         enabled: bool = True,
         inplace: bool = False,
         partner_weights: ClassWeights = None,
+        multi_label: bool = False,
     ) -> None:
         super().__init__(
             alpha,
@@ -273,6 +287,7 @@ class MixUp(_Sampled):
             inplace,
             partner_weights,
         )
+        self.multi_label = bool(multi_label)
 
     def sample(
         self,
@@ -340,8 +355,10 @@ class RandomMix(_Mix):
         label_smoothing: float = 0.0,
         enabled: bool = True,
         inplace: bool = False,
+        multi_label: bool = False,
     ) -> None:
         super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.multi_label = bool(multi_label)
         if not isinstance(transforms, Sequence) or not transforms:
             V.fail("transforms", "a non-empty list of CutMix / MixUp", V.describe(transforms))
         for t in transforms:
