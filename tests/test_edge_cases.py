@@ -381,3 +381,40 @@ def test_multi_label_smoothing_of_class_ids_and_in_the_transforms():
     # Disabled: no mixing, smoothed per class.
     off = cutmix.CutMix(num_classes=c, label_smoothing=eps, multi_label=True, enabled=False)
     assert torch.equal(off(x, y)[1], y.float() * (1 - eps) + eps / 2)
+
+
+# --- Check once ------------------------------------------------------------------------------------
+
+
+def _count_calls(monkeypatch, names):
+    from cutmix import _validate
+
+    counts = dict.fromkeys(names, 0)
+    for name in names:
+        original = getattr(_validate, name)
+
+        def counting(*args, _name=name, _original=original, **kwargs):
+            counts[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(_validate, name, counting)
+    return counts
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: cutmix.CutMix(num_classes=3),
+        lambda: cutmix.MixUp(num_classes=3, mode="pair"),
+        lambda: cutmix.RandomMix([cutmix.CutMix(), cutmix.MixUp()], num_classes=3),
+        lambda: cutmix.RandomMix([cutmix.CutMix(), cutmix.MixUp()], num_classes=3, choose="sample"),
+    ],
+)
+def test_a_transform_call_checks_the_images_once_and_no_setting(monkeypatch, make):
+    # Old code: the images were checked 3 times per CutMix() call (7 for RandomMix per sample),
+    # and alpha, p, mode, placement again on every call.
+    mix = make()
+    names = ["check_images", "check_alpha", "check_probability", "check_mode", "check_placement"]
+    counts = _count_calls(monkeypatch, names)
+    mix(_images(), torch.tensor([0, 1, 2, 0]), generator=torch.Generator().manual_seed(0))
+    assert counts == {"check_images": 1} | dict.fromkeys(names[1:], 0)

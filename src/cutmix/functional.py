@@ -73,6 +73,16 @@ def _check_call(images: Tensor, params: MixParams, inplace: bool, out: Tensor | 
     _warn_channels_last_shape(images)
     V.check_params(params, images)
     params._check_values((int(images.shape[-2]), int(images.shape[-1])))
+    return _check_images(images, inplace, out, checked=True)
+
+
+def _check_images(
+    images: Tensor, inplace: bool, out: Tensor | None, *, checked: bool = False
+) -> Tensor:
+    """The image half of :func:`_check_call`, for callers whose params are drawn by the library."""
+    if not checked:
+        V.check_images(images)
+        _warn_channels_last_shape(images)
     V.check_inplace_out(images, inplace, out)
     if V._compiling():  # no view bits inside a graph (is_neg() does not trace)
         return images

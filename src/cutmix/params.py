@@ -61,6 +61,14 @@ class MixParams:
         blend: bool ``(N,)`` marking samples mixed by blending (MixUp) rather than by a box, or
             ``None`` when no sample is blended (pure CutMix) or every sample is (``boxes is None``).
             Only :class:`cutmix.RandomMix` in per-sample mode produces it.
+
+    Built by hand, the fields are checked at once (shapes, dtypes, one device; metadata only, so
+    no host sync): ``ValueError`` / ``TypeError`` naming ``params.<field>``. Other integer dtypes
+    of ``perm`` and ``boxes`` become int64. Values (partners in ``[0, N)``, ``0 <= λ <= 1``, boxes
+    ordered and inside the image) are checked on CPU by every public function before it writes
+    anything. On CUDA they are not (that would synchronise): there a partner out of range raises a
+    device-side assert, and the kernels select pixels with a mask built from the box, so nothing is
+    ever written outside the box clipped to the image (an inverted box is empty).
     """
 
     perm: Tensor
@@ -449,7 +457,28 @@ def sample_cutmix(
     V.check_placement(placement)
     bounds = V.check_area_bounds(area_bounds)
     dev = _resolve_device(device, generator)
-    n = batch_size
+    return _cutmix(
+        batch_size, (h, w), alpha, p, mode, placement, bounds, own_dominant, generator, dev,
+        labels, class_weights,
+    )
+
+
+def _cutmix(
+    n: int,
+    size: tuple[int, int],
+    alpha: float,
+    p: float,
+    mode: str,
+    placement: str,
+    bounds: tuple[float, float] | None,
+    own_dominant: bool,
+    generator: torch.Generator | None,
+    dev: torch.device,
+    labels: Tensor | None,
+    class_weights: ClassWeights,
+) -> MixParams:
+    """:func:`sample_cutmix` after its checks (the transforms checked their settings once)."""
+    h, w = size
     if n == 1:
         return identity_params(1, (h, w), device=dev)
 
@@ -529,7 +558,22 @@ def sample_mixup(
     V.check_probability(p)
     V.check_mode(mode)
     dev = _resolve_device(device, generator)
-    n = batch_size
+    return _mixup(batch_size, hw, alpha, p, mode, own_dominant, generator, dev, labels, class_weights)
+
+
+def _mixup(
+    n: int,
+    hw: tuple[int, int] | None,
+    alpha: float,
+    p: float,
+    mode: str,
+    own_dominant: bool,
+    generator: torch.Generator | None,
+    dev: torch.device,
+    labels: Tensor | None,
+    class_weights: ClassWeights,
+) -> MixParams:
+    """:func:`sample_mixup` after its checks."""
     if n == 1:
         return identity_params(1, hw, boxes=False, device=dev)
     perm = _partners(n, mode, generator, dev, labels, class_weights)

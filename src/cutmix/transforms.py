@@ -23,16 +23,24 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.functional import OPT_IN_STRATEGIES, STRATEGIES, _apply, _check_call, mix_labels
+from cutmix.functional import (
+    OPT_IN_STRATEGIES,
+    STRATEGIES,
+    _apply,
+    _check_call,
+    _check_images,
+    mix_labels,
+)
 from cutmix.params import (
     ClassWeights,
     MixParams,
     Mode,
     Placement,
+    _cutmix,
+    _mixup,
+    _resolve_device,
     check_class_weights,
     identity_params,
-    sample_cutmix,
-    sample_mixup,
 )
 
 __all__ = ["CutMix", "MixUp", "RandomMix"]
@@ -63,6 +71,17 @@ class _Mix:
         *,
         labels: Tensor | None = None,
     ) -> MixParams:
+        """Draw params for ``images`` (its batch size, size and device).
+
+        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
+        """
+        V.check_images(images)
+        return self._draw(images, generator, labels)
+
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
+    ) -> MixParams:
+        """:meth:`sample` on checked images; settings were checked by ``__init__``."""
         raise NotImplementedError
 
     def _identity(self, images: Tensor, boxes: bool) -> MixParams:
@@ -77,21 +96,28 @@ class _Mix:
         written, so ``inplace=True`` never leaves the caller's images half-mixed by a bad label.
         """
         images = _check_call(images, params, self.inplace, None)
-        targets = mix_labels(
-            labels,
-            params,
-            self.num_classes,
-            label_smoothing=self.label_smoothing,
-            multi_label=self.multi_label,
-        )
+        targets = self._targets(labels, params)
         return _apply(images, params, self.inplace, None, self.strategy), targets
 
     def __call__(
         self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
         """Sample params for this batch and apply them; returns ``(images, soft_targets)``."""
-        params = self.sample(images, generator=generator, labels=labels)
-        return self.apply(images, labels, params)
+        # Each input is checked once: images here, labels by mix_labels (before any image is
+        # written); params drawn by the library are valid by construction.
+        images = _check_images(images, self.inplace, None)
+        params = self._draw(images, generator, labels)
+        targets = self._targets(labels, params)
+        return _apply(images, params, self.inplace, None, self.strategy), targets
+
+    def _targets(self, labels: Tensor, params: MixParams) -> Tensor:
+        return mix_labels(
+            labels,
+            params,
+            self.num_classes,
+            label_smoothing=self.label_smoothing,
+            multi_label=self.multi_label,
+        )
 
     def _options(self) -> dict[str, Any]:
         return {}
@@ -134,18 +160,18 @@ class _Sampled(_Mix):
 
     def _sampling(
         self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
-    ) -> dict[str, Any]:
-        """Keyword arguments every sampler takes, for this batch."""
-        return {
-            "alpha": self.alpha,
-            "p": self.p,
-            "mode": self.mode,
-            "own_dominant": self.own_dominant,
-            "generator": generator,
-            "device": images.device,
-            "labels": labels if self.partner_weights is not None else None,
-            "class_weights": self.partner_weights,
-        }
+    ) -> tuple[Any, ...]:
+        """The arguments every private sampler takes after its own, for this batch."""
+        return (
+            self.alpha,
+            self.p,
+            self.mode,
+            self.own_dominant,
+            generator,
+            _resolve_device(images.device, generator),
+            labels if self.partner_weights is not None else None,
+            self.partner_weights,
+        )
 
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"alpha": self.alpha, "p": self.p, "mode": self.mode}
@@ -220,26 +246,16 @@ class CutMix(_Sampled):
         self.placement = V.check_placement(placement)
         self.area_bounds = V.check_area_bounds(area_bounds)
 
-    def sample(
-        self,
-        images: Tensor,
-        generator: torch.Generator | None = None,
-        *,
-        labels: Tensor | None = None,
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
     ) -> MixParams:
-        """Draw params for ``images`` (its batch size, size and device).
-
-        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
-        """
-        V.check_images(images)
         if not self.enabled:
             return self._identity(images, boxes=True)
-        return sample_cutmix(
-            images.shape[0],
-            tuple(images.shape[-2:]),
-            placement=self.placement,  # type: ignore[arg-type]
-            area_bounds=self.area_bounds,
-            **self._sampling(images, generator, labels),
+        a, p, mode, own, gen, dev, lab, cw = self._sampling(images, generator, labels)
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        return _cutmix(
+            images.shape[0], size, a, p, mode, self.placement, self.area_bounds, own, gen, dev,
+            lab, cw,
         )
 
     def _options(self) -> dict[str, Any]:
@@ -289,23 +305,13 @@ class MixUp(_Sampled):
         )
         self.multi_label = bool(multi_label)
 
-    def sample(
-        self,
-        images: Tensor,
-        generator: torch.Generator | None = None,
-        *,
-        labels: Tensor | None = None,
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
     ) -> MixParams:
-        """Draw params for ``images`` (its batch size, size and device).
-
-        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
-        """
-        V.check_images(images)
         if not self.enabled:
             return self._identity(images, boxes=False)
-        return sample_mixup(
-            images.shape[0], tuple(images.shape[-2:]), **self._sampling(images, generator, labels)
-        )
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        return _mixup(images.shape[0], size, *self._sampling(images, generator, labels))
 
 
 def _merge(choice: Tensor, params: Sequence[MixParams], size: tuple[int, int]) -> MixParams:
@@ -387,15 +393,10 @@ class RandomMix(_Mix):
         self.p = [float(w) / total for w in weights]
         self.choose = V.check_choice(choose, ("batch", "sample"), "choose")
 
-    def sample(
-        self,
-        images: Tensor,
-        generator: torch.Generator | None = None,
-        *,
-        labels: Tensor | None = None,
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
     ) -> MixParams:
         """Draw each transform's params, then pick one transform per batch or per sample."""
-        V.check_images(images)
         size = (int(images.shape[-2]), int(images.shape[-1]))
         if not self.enabled:
             return self._identity(images, boxes=True)
@@ -405,10 +406,10 @@ class RandomMix(_Mix):
             weights[k] = w  # device-side fills: a host-to-device copy would sync on CUDA
         if self.choose == "batch" and dev.type == "cpu":
             k = int(torch.multinomial(weights, 1, generator=generator))
-            return self.transforms[k].sample(images, generator=generator, labels=labels)
+            return self.transforms[k]._draw(images, generator, labels)
         draws = n if self.choose == "sample" else 1
         choice = torch.multinomial(weights, draws, replacement=True, generator=generator)
-        params = [t.sample(images, generator=generator, labels=labels) for t in self.transforms]
+        params = [t._draw(images, generator, labels) for t in self.transforms]
         return _merge(choice.expand(n), params, size)
 
     def _options(self) -> dict[str, Any]:
