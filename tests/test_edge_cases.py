@@ -418,3 +418,26 @@ def test_a_transform_call_checks_the_images_once_and_no_setting(monkeypatch, mak
     counts = _count_calls(monkeypatch, names)
     mix(_images(), torch.tensor([0, 1, 2, 0]), generator=torch.Generator().manual_seed(0))
     assert counts == {"check_images": 1} | dict.fromkeys(names[1:], 0)
+
+
+# --- CUDA: no value check (it would sync), nothing written outside the box -------------------------
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_call_does_not_sync_and_bad_boxes_stay_clipped():
+    x = torch.rand(N, 3, H, W, device="cuda")
+    y = torch.tensor([0, 1, 2, 0], device="cuda")
+    mix = cutmix.CutMix(num_classes=3)
+    mix(x, y)  # warm-up (lazy inits may sync once)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        mix(x, y)
+        boxes = torch.tensor([[4, 0, 2, 3], [-3, -2, 3, 2], [5, 4, 100, 100], [0, 0, 0, 0]])
+        p = MixParams(PERM.cuda(), LAM.cuda(), boxes.cuda(), (H, W))
+        got = cut_images(x, p)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    expected = x.clone()
+    expected[1, :, 0:2, 0:3] = x[2, :, 0:2, 0:3]
+    expected[2, :, 4:, 5:] = x[3, :, 4:, 5:]
+    assert torch.equal(got, expected)
