@@ -92,6 +92,15 @@ def test_all_meta_params_are_allowed_but_never_meet_cpu_images():
         cut_boxes([torch.zeros(0, 4)] * N, [torch.zeros(0)] * N, p)
 
 
+def test_meta_images_with_meta_params_propagate_shapes():
+    p = cutmix.sample_cutmix(N, (H, W)).to("meta")
+    x = torch.empty(N, 3, H, W, device="meta")
+    assert apply_images(x, p, out=torch.empty_like(x)).device.type == "meta"
+    assert cut_images(x, p, inplace=True).shape == x.shape
+    y = torch.zeros(N, dtype=torch.long, device="meta")
+    assert cutmix.CutMix(num_classes=3)(x, y)[1].shape == (N, 3)
+
+
 def test_library_samplers_still_build_params():
     g = torch.Generator().manual_seed(0)
     for mode in ("sample", "pair", "batch"):

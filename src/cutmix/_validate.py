@@ -244,7 +244,8 @@ def check_inplace_out(images: Tensor, inplace: bool, out: Tensor | None) -> None
         fail("out", "no out= together with inplace=True", "both")
     if out.shape != images.shape or out.dtype != images.dtype or out.device != images.device:
         fail("out", f"a tensor like images ({describe(images)})", describe(out))
-    if out.data_ptr() == images.data_ptr():
+    same = out is images or (out.device.type != "meta" and out.data_ptr() == images.data_ptr())
+    if same:  # meta tensors have no memory: every data_ptr() is 0
         fail("out", "a buffer other than images (use inplace=True to write into images)", "images")
     _check_writable(out, "out", "out=")
     if _spans_overlap(out, images):
