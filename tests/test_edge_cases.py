@@ -425,8 +425,19 @@ def test_a_transform_call_checks_the_images_once_and_no_setting(monkeypatch, mak
     mix = make()
     names = ["check_images", "check_alpha", "check_probability", "check_mode", "check_placement"]
     counts = _count_calls(monkeypatch, names)
-    mix(_images(), torch.tensor([0, 1, 2, 0]), generator=torch.Generator().manual_seed(0))
+    value_checks = []
+    original = MixParams._check_values
+    monkeypatch.setattr(
+        MixParams, "_check_values", lambda self, *a: value_checks.append(1) or original(self, *a)
+    )
+    x, y = _images(), torch.tensor([0, 1, 2, 0])
+    mix(x, y, generator=torch.Generator().manual_seed(0))
     assert counts == {"check_images": 1} | dict.fromkeys(names[1:], 0)
+    assert value_checks == []  # params drawn by the library are valid by construction
+    # apply() with given params: images and params values checked once each.
+    counts["check_images"] = 0
+    mix.apply(x, y, mix.sample(x))
+    assert counts["check_images"] == 2 and value_checks == [1]  # sample() + apply()
 
 
 # --- CUDA: no value check (it would sync), nothing written outside the box -------------------------

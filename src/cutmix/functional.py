@@ -670,21 +670,38 @@ def mix_labels(
     """
     if not isinstance(params, MixParams):
         V.fail("params", "a cutmix.MixParams", V.describe(params), kind=TypeError)
-    n = params.perm.shape[0]
-    num_classes = V.check_num_classes(num_classes)
-    classes = V.check_labels(labels, n, num_classes)
+    classes = _check_labels(labels, params, V.check_num_classes(num_classes))
     V.check_smoothing(label_smoothing)
+    params._check_values()
+    if out is not None:
+        V.check_targets_out(out, params.perm.shape[0], classes, labels.device)
+    return _mix_labels(labels, params, classes, label_smoothing, out, bool(multi_label))
+
+
+def _check_labels(labels: Tensor, params: MixParams, num_classes: int | None) -> int:
+    """Labels that fit ``params`` (class range included); returns the class count."""
+    classes = V.check_labels(labels, params.perm.shape[0], num_classes)
     if labels.device != params.perm.device:
         V.fail(
             "params",
             f"params on {labels.device} (where the labels are)",
             f"on {params.perm.device}",
         )
-    params._check_values()
-    if out is not None:
-        V.check_targets_out(out, n, classes, labels.device)
+    return classes
+
+
+def _mix_labels(
+    labels: Tensor,
+    params: MixParams,
+    classes: int,
+    label_smoothing: float,
+    out: Tensor | None,
+    multi_label: bool,
+) -> Tensor:
+    """:func:`mix_labels` after its checks."""
+    n = params.perm.shape[0]
     lam = params.lam.to(torch.float32).view(-1, 1)
-    floor = label_smoothing / (2 if bool(multi_label) else classes)
+    floor = label_smoothing / (2 if multi_label else classes)
     if labels.is_floating_point() or labels.dtype == torch.bool:
         y = labels.to(torch.float32)
         partner_part = y.index_select(0, params.perm) * (1 - lam)  # before out= may overwrite y
@@ -693,7 +710,7 @@ def mix_labels(
             mixed.mul_(1.0 - label_smoothing).add_(floor)
         return mixed
     if multi_label and label_smoothing:
-        hard = mix_labels(labels, params, classes, out=out)
+        hard = _mix_labels(labels, params, classes, 0.0, out, False)
         return hard.mul_(1.0 - label_smoothing).add_(floor)
     if out is None:
         out = torch.empty(n, classes, dtype=torch.float32, device=labels.device)

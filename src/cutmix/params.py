@@ -140,31 +140,38 @@ class MixParams:
         """
         if self.perm.device.type != "cpu" or V._compiling():
             return
+        # A handful of ops on N values; the details are looked for only once something is wrong.
         n = self.perm.shape[0]
-        bad = (self.perm < 0) | (self.perm >= n)
-        if bool(bad.any()):
-            i = int(bad.nonzero()[0])
-            V.fail("params.perm", f"partner indices in [0, {n})", f"{int(self.perm[i])} for sample {i}")
-        lam = self.lam
-        bad = ~((lam >= 0) & (lam <= 1))  # NaN fails both
-        if bool(bad.any()):
-            i = int(bad.nonzero()[0])
-            V.fail("params.lam", "finite values in [0, 1]", f"{float(lam[i])} for sample {i}")
+        if n == 0:
+            return
+        lo, hi = (int(v) for v in torch.aminmax(self.perm))
+        if lo < 0 or hi >= n:
+            i = int(((self.perm < 0) | (self.perm >= n)).nonzero()[0])
+            V.fail(
+                "params.perm", f"partner indices in [0, {n})", f"{int(self.perm[i])} for sample {i}"
+            )
+        flo, fhi = (float(v) for v in torch.aminmax(self.lam))
+        if not (flo >= 0 and fhi <= 1):  # NaN fails too
+            i = int((~((self.lam >= 0) & (self.lam <= 1))).nonzero()[0])
+            V.fail("params.lam", "finite values in [0, 1]", f"{float(self.lam[i])} for sample {i}")
         if self.boxes is None:
             return
         b = self.boxes
-        bad = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
         hw = self.size if size is None else size
-        if hw is not None:
-            bad |= (b[:, 2] > hw[1]) | (b[:, 3] > hw[0])
-        if bool(bad.any()):
-            i = int(bad.nonzero()[0])
+        x2_max, y2_max = b[:, 2:].amax(0).tolist() if n else (0, 0)
+        bad = n and (int(b.min()) < 0 or int((b[:, 2:] - b[:, :2]).min()) < 0)
+        if bad or (hw is not None and (x2_max > hw[1] or y2_max > hw[0])):
+            lo_ok = (b >= 0).all(1) & (b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1])
+            if hw is not None:
+                lo_ok &= (b[:, 2] <= hw[1]) & (b[:, 3] <= hw[0])
+            i = int((~lo_ok).nonzero()[0])
             inside = "" if hw is None else f", inside (H, W) = {tuple(hw)}"
             V.fail(
                 "params.boxes",
                 f"boxes x1, y1, x2, y2 with 0 <= x1 <= x2 and 0 <= y1 <= y2{inside}",
                 f"{b[i].tolist()} for sample {i}",
             )
+
 
     @property
     def batch_size(self) -> int:

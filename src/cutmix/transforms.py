@@ -29,7 +29,8 @@ from cutmix.functional import (
     _apply,
     _check_call,
     _check_images,
-    mix_labels,
+    _check_labels,
+    _mix_labels,
 )
 from cutmix.params import (
     ClassWeights,
@@ -111,13 +112,9 @@ class _Mix:
         return _apply(images, params, self.inplace, None, self.strategy), targets
 
     def _targets(self, labels: Tensor, params: MixParams) -> Tensor:
-        return mix_labels(
-            labels,
-            params,
-            self.num_classes,
-            label_smoothing=self.label_smoothing,
-            multi_label=self.multi_label,
-        )
+        """:func:`mix_labels` for params already checked (or drawn by the library)."""
+        classes = _check_labels(labels, params, self.num_classes)
+        return _mix_labels(labels, params, classes, self.label_smoothing, None, self.multi_label)
 
     def _options(self) -> dict[str, Any]:
         return {}
