@@ -256,11 +256,17 @@ def _check_writable(t: Tensor, name: str, how: str) -> None:
     if _compiling():
         return
     if t.is_neg() or t.is_conj():
-        fail(name, f"a tensor without the negative / conjugate view bit for {how}",
-             "a lazily negated view (call .resolve_neg() / .resolve_conj() first)")
+        fail(
+            name,
+            f"a tensor without the negative / conjugate view bit for {how}",
+            "a lazily negated view (call .resolve_neg() / .resolve_conj() first)",
+        )
     if t.device.type != "meta" and torch._debug_has_internal_overlap(t) == 1:
-        fail(name, f"a tensor whose elements do not share memory for {how}",
-             f"an expanded (stride 0) view with strides {t.stride()}")
+        fail(
+            name,
+            f"a tensor whose elements do not share memory for {how}",
+            f"an expanded (stride 0) view with strides {t.stride()}",
+        )
 
 
 def _spans_overlap(a: Tensor, b: Tensor) -> bool:

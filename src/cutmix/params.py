@@ -81,12 +81,15 @@ class MixParams:
         # Metadata only (shape, dtype, device): no host sync, and torch.compile traces it away.
         # Values (ranges) are checked by _check_values at the public entry points, on CPU.
         perm = _field(self.perm, "perm")
-        if perm.dim() != 1 or perm.dtype == torch.bool or perm.is_floating_point() or (
-            perm.is_complex()
-        ):
+        not_int = perm.dtype == torch.bool or perm.is_floating_point() or perm.is_complex()
+        if perm.dim() != 1 or not_int:
             kind = ValueError if perm.dim() != 1 else TypeError
-            V.fail("params.perm", "an integer (N,) tensor of partner indices", V.describe(perm),
-                   kind=kind)
+            V.fail(
+                "params.perm",
+                "an integer (N,) tensor of partner indices",
+                V.describe(perm),
+                kind=kind,
+            )
         n, dev = perm.shape[0], perm.device
         lam = _field(self.lam, "lam")
         if not lam.is_floating_point():
@@ -97,28 +100,34 @@ class MixParams:
         if boxes is not None:
             boxes = _field(boxes, "boxes")
             if boxes.dtype == torch.bool or boxes.is_floating_point() or boxes.is_complex():
-                V.fail("params.boxes", "an integer (N, 4) tensor or None", V.describe(boxes),
-                       kind=TypeError)
+                V.fail(
+                    "params.boxes",
+                    "an integer (N, 4) tensor or None",
+                    V.describe(boxes),
+                    kind=TypeError,
+                )
             if boxes.shape != (n, 4):
                 V.fail("params.boxes", f"shape ({n}, 4) as x1, y1, x2, y2", V.describe(boxes))
         if self.blend is not None:
             blend = _field(self.blend, "blend")
             if blend.dtype != torch.bool or blend.shape != (n,):
-                V.fail("params.blend", f"a bool ({n},) tensor or None", V.describe(blend),
-                       kind=TypeError if blend.dtype != torch.bool else ValueError)
+                kind = TypeError if blend.dtype != torch.bool else ValueError
+                V.fail(
+                    "params.blend", f"a bool ({n},) tensor or None", V.describe(blend), kind=kind
+                )
         for name, t in (("lam", lam), ("boxes", boxes), ("blend", self.blend)):
             if t is not None and t.device != dev:
                 V.fail(f"params.{name}", f"a tensor on {dev} (where perm is)", f"one on {t.device}")
         size = self.size
         if size is not None:
             try:
-                hw = tuple(operator.index(s) for s in size)  # type: ignore[union-attr]
-                ok = len(hw) == 2 and not any(isinstance(s, bool) for s in size)  # type: ignore
+                hw: tuple[int, ...] = tuple(operator.index(s) for s in size)
             except TypeError:
-                ok = False
-            if not ok:
-                V.fail("params.size", "None or (H, W) as two ints", V.describe(size),
-                       kind=TypeError)
+                hw = ()
+            if len(hw) != 2 or any(isinstance(s, bool) for s in size):
+                V.fail(
+                    "params.size", "None or (H, W) as two ints", V.describe(size), kind=TypeError
+                )
             if hw[0] < 1 or hw[1] < 1:
                 V.fail("params.size", "positive H and W", hw)
             if type(size) is not tuple or any(type(s) is not int for s in size):
@@ -158,8 +167,8 @@ class MixParams:
             return
         b = self.boxes
         hw = self.size if size is None else size
-        x2_max, y2_max = b[:, 2:].amax(0).tolist() if n else (0, 0)
-        bad = n and (int(b.min()) < 0 or int((b[:, 2:] - b[:, :2]).min()) < 0)
+        x2_max, y2_max = b[:, 2:].amax(0).tolist()
+        bad = int(b.min()) < 0 or int((b[:, 2:] - b[:, :2]).min()) < 0
         if bad or (hw is not None and (x2_max > hw[1] or y2_max > hw[0])):
             lo_ok = (b >= 0).all(1) & (b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1])
             if hw is not None:
@@ -171,7 +180,6 @@ class MixParams:
                 f"boxes x1, y1, x2, y2 with 0 <= x1 <= x2 and 0 <= y1 <= y2{inside}",
                 f"{b[i].tolist()} for sample {i}",
             )
-
 
     @property
     def batch_size(self) -> int:
@@ -234,6 +242,8 @@ def _resolve_device(
 # returns 0 and rounds tiny draws up: at alpha = 1e-6, 99.9 % of ratios were < 0.5), so Beta draws
 # are made from log-gammas instead; above it the plain ratio is exact enough and kept as it was.
 _BETA_LOG_ALPHA = 0.1
+
+
 @functools.lru_cache(maxsize=64)
 def _cpu_consts(values: tuple[float, ...]) -> Tensor:
     return torch.tensor(values, dtype=torch.float64)
@@ -465,8 +475,18 @@ def sample_cutmix(
     bounds = V.check_area_bounds(area_bounds)
     dev = _resolve_device(device, generator)
     return _cutmix(
-        batch_size, (h, w), alpha, p, mode, placement, bounds, own_dominant, generator, dev,
-        labels, class_weights,
+        batch_size,
+        (h, w),
+        alpha,
+        p,
+        mode,
+        placement,
+        bounds,
+        own_dominant,
+        generator,
+        dev,
+        labels,
+        class_weights,
     )
 
 
@@ -565,7 +585,9 @@ def sample_mixup(
     V.check_probability(p)
     V.check_mode(mode)
     dev = _resolve_device(device, generator)
-    return _mixup(batch_size, hw, alpha, p, mode, own_dominant, generator, dev, labels, class_weights)
+    return _mixup(
+        batch_size, hw, alpha, p, mode, own_dominant, generator, dev, labels, class_weights
+    )
 
 
 def _mixup(

@@ -251,8 +251,18 @@ class CutMix(_Sampled):
         a, p, mode, own, gen, dev, lab, cw = self._sampling(images, generator, labels)
         size = (int(images.shape[-2]), int(images.shape[-1]))
         return _cutmix(
-            images.shape[0], size, a, p, mode, self.placement, self.area_bounds, own, gen, dev,
-            lab, cw,
+            images.shape[0],
+            size,
+            a,
+            p,
+            mode,
+            self.placement,
+            self.area_bounds,
+            own,
+            gen,
+            dev,
+            lab,
+            cw,
         )
 
     def _options(self) -> dict[str, Any]:
