@@ -290,5 +290,5 @@ def _spans_overlap(a: Tensor, b: Tensor) -> bool:
 
 def _span(t: Tensor) -> tuple[int, int]:
     """First and one-past-last storage element a (non-negatively strided) tensor can address."""
-    start = t.storage_offset()
-    return start, start + 1 + sum((d - 1) * s for d, s in zip(t.shape, t.stride()))
+    start = int(t.storage_offset())
+    return start, start + 1 + sum((int(d) - 1) * s for d, s in zip(t.shape, t.stride()))
