@@ -214,6 +214,10 @@ def check_class_range(labels: Tensor, num_classes: int, name: str = "labels") ->
 
 
 def check_inplace_out(images: Tensor, inplace: bool, out: Tensor | None) -> None:
+    """``inplace`` / ``out=`` targets the kernels can write: no negative or conjugate bit (raw
+    writes would ignore it), no element written twice (stride 0), no memory shared with the input."""
+    if inplace:
+        _check_writable(images, "images", "inplace=True")
     if out is None:
         return
     check_tensor(out, "out")
@@ -221,22 +225,51 @@ def check_inplace_out(images: Tensor, inplace: bool, out: Tensor | None) -> None
         fail("out", "no out= together with inplace=True", "both")
     if out.shape != images.shape or out.dtype != images.dtype or out.device != images.device:
         fail("out", f"a tensor like images ({describe(images)})", describe(out))
-    if out.data_ptr() == images.data_ptr():
+    same = out is images or (out.device.type != "meta" and out.data_ptr() == images.data_ptr())
+    if same:  # meta tensors have no memory: every data_ptr() is 0
         fail("out", "a buffer other than images (use inplace=True to write into images)", "images")
+    _check_writable(out, "out", "out=")
     if _spans_overlap(out, images):
         fail("out", "a buffer that shares no memory with images", "a view overlapping images")
 
 
+def _check_writable(t: Tensor, name: str, how: str) -> None:
+    if _compiling():
+        return
+    if t.is_neg() or t.is_conj():
+        fail(
+            name,
+            f"a tensor without the negative / conjugate view bit for {how}",
+            "a lazily negated view (call .resolve_neg() / .resolve_conj() first)",
+        )
+    if t.device.type != "meta" and torch._debug_has_internal_overlap(t) == 1:
+        fail(
+            name,
+            f"a tensor whose elements do not share memory for {how}",
+            f"an expanded (stride 0) view with strides {t.stride()}",
+        )
+
+
 def _spans_overlap(a: Tensor, b: Tensor) -> bool:
-    """Whether two dense tensors' memory ranges intersect (as PyTorch's ``out=`` check, views that
-    do not cover their range, like the two halves of a row, are not compared)."""
-    if a.device != b.device or a.numel() == 0 or b.numel() == 0:
+    """Whether two tensors of one dtype share an element of memory (exact for any strides).
+
+    Views side by side in one storage (the two halves of each row) share none and are allowed.
+    """
+    if a.device != b.device or a.numel() == 0 or b.numel() == 0 or a.device.type == "meta":
         return False
-    if not (_dense(a) and _dense(b)):
+    if a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr():
         return False
-    a0, b0 = a.data_ptr(), b.data_ptr()
-    return a0 < b0 + b.numel() * b.element_size() and b0 < a0 + a.numel() * a.element_size()
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    if a1 <= b0 or b1 <= a0:
+        return False
+    # Interleaved spans (rare): mark a's elements in a map of the common span, look for b's.
+    lo = min(a0, b0)
+    marks = torch.zeros(max(a1, b1) - lo, dtype=torch.bool)
+    marks.as_strided(a.shape, a.stride(), a0 - lo).fill_(True)
+    return bool(marks.as_strided(b.shape, b.stride(), b0 - lo).any())
 
 
-def _dense(t: Tensor) -> bool:
-    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
+def _span(t: Tensor) -> tuple[int, int]:
+    """First and one-past-last storage element a (non-negatively strided) tensor can address."""
+    start = int(t.storage_offset())
+    return start, start + 1 + sum((int(d) - 1) * s for d, s in zip(t.shape, t.stride()))

@@ -50,6 +50,18 @@ def _check_logits(logits: Tensor, labels_shape: torch.Size) -> None:
         V.fail("logits", f"(N, C, ...) with N = {labels_shape[0]}", V.describe(logits))
 
 
+def _check_params(params: MixParams, n: int, device: torch.device) -> None:
+    if not isinstance(params, MixParams):
+        V.fail("params", "a cutmix.MixParams", V.describe(params), kind=TypeError)
+    if params.perm.shape[0] != n:
+        V.fail(
+            "params", f"params for a batch of {n}", f"params for a batch of {params.perm.shape[0]}"
+        )
+    if params.device != device:
+        V.fail("params", f"params on {device} (where the labels are)", f"on {params.device}")
+    params._check_values()
+
+
 def mixed_cross_entropy(
     logits: Tensor,
     labels: Tensor,
@@ -79,12 +91,7 @@ def mixed_cross_entropy(
         V.fail("labels", "class ids of shape (N,) or (N, *S) matching logits", V.describe(labels))
     if labels.shape[1:] != logits.shape[2:]:
         V.fail("labels", f"spatial shape {tuple(logits.shape[2:])}", V.describe(labels))
-    if params.perm.shape[0] != labels.shape[0]:
-        V.fail(
-            "params",
-            f"params for a batch of {labels.shape[0]}",
-            f"params for a batch of {params.perm.shape[0]}",
-        )
+    _check_params(params, labels.shape[0], labels.device)
     logp = F.log_softmax(logits.float(), dim=1)
     num_classes = logits.shape[1]
 
@@ -137,12 +144,15 @@ def mixed_binary_cross_entropy(
     params: MixParams,
     *,
     reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """Binary cross entropy with logits against mixed float targets ``λ · y + (1 - λ) · y[perm]``.
 
     ``labels`` are ``(N,)`` 0/1 values with ``(N,)`` or ``(N, 1)`` logits (a two-class model with
     one output), or ``(N, C)`` multi-hot with ``(N, C)`` logits (multi-label). This is the correct
     replacement for ``BCEWithLogitsLoss()(logits, class_ids)`` seen in tutorials, which ignores λ.
+    ``label_smoothing`` ε smooths every target toward 1/2: ``t · (1 - ε) + ε / 2`` (per class, as
+    timm's ``multi_label=True``; the same as ``mix_labels(..., multi_label=True)``).
 
     Example:
         >>> p = MixParams(perm=torch.tensor([1, 0]), lam=torch.tensor([0.75, 1.0]), boxes=None,
@@ -153,13 +163,11 @@ def mixed_binary_cross_entropy(
     """
     V.check_tensor(labels, "labels")
     V.check_tensor(logits, "logits")
+    V.check_smoothing(label_smoothing)
     if not logits.is_floating_point():
         V.fail("logits", "a floating-point tensor", V.describe(logits), kind=TypeError)
     n = labels.shape[0] if labels.dim() else 0
-    if params.perm.shape[0] != n:
-        V.fail(
-            "params", f"params for a batch of {n}", f"params for a batch of {params.perm.shape[0]}"
-        )
+    _check_params(params, n, labels.device)
     y = labels.float()
     if labels.dim() == 1:
         if not labels.is_floating_point() and not bool(torch.compiler.is_compiling()):
@@ -178,5 +186,7 @@ def mixed_binary_cross_entropy(
         V.fail("labels", "(N,) 0/1 values or (N, C) multi-hot", V.describe(labels))
     lam = params.lam.view(-1, *([1] * (y.dim() - 1)))
     target = y * lam + y.index_select(0, params.perm) * (1 - lam)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + label_smoothing / 2
     loss = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
     return _reduce(loss, reduction)

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,6 +65,14 @@ class MixParams:
         blend: bool ``(N,)`` marking samples mixed by blending (MixUp) rather than by a box, or
             ``None`` when no sample is blended (pure CutMix) or every sample is (``boxes is None``).
             Only :class:`cutmix.RandomMix` in per-sample mode produces it.
+
+    Built by hand, the fields are checked at once (shapes, dtypes, one device; metadata only, so
+    no host sync): ``ValueError`` / ``TypeError`` naming ``params.<field>``. Other integer dtypes
+    of ``perm`` and ``boxes`` become int64. Values (partners in ``[0, N)``, ``0 <= λ <= 1``, boxes
+    ordered and inside the image) are checked on CPU by every public function before it writes
+    anything. On CUDA they are not (that would synchronise): there a partner out of range raises a
+    device-side assert, and the kernels select pixels with a mask built from the box, so nothing is
+    ever written outside the box clipped to the image (an inverted box is empty).
     """
 
     perm: Tensor
@@ -71,6 +80,110 @@ class MixParams:
     boxes: Tensor | None
     size: tuple[int, int] | None
     blend: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        # Metadata only (shape, dtype, device): no host sync, and torch.compile traces it away.
+        # Values (ranges) are checked by _check_values at the public entry points, on CPU.
+        perm = _field(self.perm, "perm")
+        not_int = perm.dtype == torch.bool or perm.is_floating_point() or perm.is_complex()
+        if perm.dim() != 1 or not_int:
+            kind = ValueError if perm.dim() != 1 else TypeError
+            V.fail(
+                "params.perm",
+                "an integer (N,) tensor of partner indices",
+                V.describe(perm),
+                kind=kind,
+            )
+        n, dev = perm.shape[0], perm.device
+        lam = _field(self.lam, "lam")
+        if not lam.is_floating_point():
+            V.fail("params.lam", "a floating-point (N,) tensor", V.describe(lam), kind=TypeError)
+        if lam.shape != (n,):
+            V.fail("params.lam", f"shape ({n},) like perm", V.describe(lam))
+        boxes = self.boxes
+        if boxes is not None:
+            boxes = _field(boxes, "boxes")
+            if boxes.dtype == torch.bool or boxes.is_floating_point() or boxes.is_complex():
+                V.fail(
+                    "params.boxes",
+                    "an integer (N, 4) tensor or None",
+                    V.describe(boxes),
+                    kind=TypeError,
+                )
+            if boxes.shape != (n, 4):
+                V.fail("params.boxes", f"shape ({n}, 4) as x1, y1, x2, y2", V.describe(boxes))
+        if self.blend is not None:
+            blend = _field(self.blend, "blend")
+            if blend.dtype != torch.bool or blend.shape != (n,):
+                kind = TypeError if blend.dtype != torch.bool else ValueError
+                V.fail(
+                    "params.blend", f"a bool ({n},) tensor or None", V.describe(blend), kind=kind
+                )
+        for name, t in (("lam", lam), ("boxes", boxes), ("blend", self.blend)):
+            if t is not None and t.device != dev:
+                V.fail(f"params.{name}", f"a tensor on {dev} (where perm is)", f"one on {t.device}")
+        size = self.size
+        if size is not None:
+            try:
+                hw: tuple[int, ...] = tuple(operator.index(s) for s in size)
+            except TypeError:
+                hw = ()
+            if len(hw) != 2 or any(isinstance(s, bool) for s in size):
+                V.fail(
+                    "params.size", "None or (H, W) as two ints", V.describe(size), kind=TypeError
+                )
+            if hw[0] < 1 or hw[1] < 1:
+                V.fail("params.size", "positive H and W", hw)
+            if type(size) is not tuple or any(type(s) is not int for s in size):
+                object.__setattr__(self, "size", (int(hw[0]), int(hw[1])))
+        # Other integer dtypes are exact as int64, which every kernel indexes with.
+        if perm.dtype != torch.int64:
+            object.__setattr__(self, "perm", perm.to(torch.int64))
+        if boxes is not None and boxes.dtype != torch.int64:
+            object.__setattr__(self, "boxes", boxes.to(torch.int64))
+
+    def _check_values(self, size: tuple[int, int] | None = None) -> None:
+        """Refuse out-of-range values (ValueError naming ``params``) before anything is written.
+
+        ``size`` is the ``(H, W)`` the boxes must lie in (default: ``self.size``). On CPU (eager)
+        the check is a few ops over ``N`` values. On other devices it is skipped, as it would
+        synchronise with the host: there partners out of range raise a device-side assert in the
+        gather, and the kernels select pixels with a mask built from the box, so nothing is ever
+        written outside ``[x1, x2) x [y1, y2)`` clipped to the image (an inverted box is empty).
+        """
+        if self.perm.device.type != "cpu" or V._compiling():
+            return
+        # A handful of ops on N values; the details are looked for only once something is wrong.
+        n = self.perm.shape[0]
+        if n == 0:
+            return
+        lo, hi = (int(v) for v in torch.aminmax(self.perm))
+        if lo < 0 or hi >= n:
+            i = int(((self.perm < 0) | (self.perm >= n)).nonzero()[0])
+            V.fail(
+                "params.perm", f"partner indices in [0, {n})", f"{int(self.perm[i])} for sample {i}"
+            )
+        flo, fhi = (float(v) for v in torch.aminmax(self.lam))
+        if not (flo >= 0 and fhi <= 1):  # NaN fails too
+            i = int((~((self.lam >= 0) & (self.lam <= 1))).nonzero()[0])
+            V.fail("params.lam", "finite values in [0, 1]", f"{float(self.lam[i])} for sample {i}")
+        if self.boxes is None:
+            return
+        b = self.boxes
+        hw = self.size if size is None else size
+        x2_max, y2_max = b[:, 2:].amax(0).tolist()
+        bad = int(b.min()) < 0 or int((b[:, 2:] - b[:, :2]).min()) < 0
+        if bad or (hw is not None and (x2_max > hw[1] or y2_max > hw[0])):
+            lo_ok = (b >= 0).all(1) & (b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1])
+            if hw is not None:
+                lo_ok &= (b[:, 2] <= hw[1]) & (b[:, 3] <= hw[0])
+            i = int((~lo_ok).nonzero()[0])
+            inside = "" if hw is None else f", inside (H, W) = {tuple(hw)}"
+            V.fail(
+                "params.boxes",
+                f"boxes x1, y1, x2, y2 with 0 <= x1 <= x2 and 0 <= y1 <= y2{inside}",
+                f"{b[i].tolist()} for sample {i}",
+            )
 
     @property
     def batch_size(self) -> int:
@@ -121,6 +234,12 @@ def check_params(params: Any, images: Tensor, name: str = "params") -> MixParams
     return params
 
 
+def _field(value: object, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        V.fail(f"params.{name}", "a torch.Tensor", V.describe(value), kind=TypeError)
+    return value  # type: ignore[return-value]
+
+
 def _resolve_device(
     device: torch.device | str | None, generator: torch.Generator | None
 ) -> torch.device:
@@ -139,9 +258,10 @@ def _resolve_device(
 # the random inputs of the lower index before the boxes are computed (one gather, not one per output).
 # Nothing reads a value back to the host and no shape depends on data: no sync on CUDA.
 
-# Below this alpha both Gamma(alpha) draws of a Beta draw can underflow to 0 (probability ~1e-13 at
-# alpha = 0.02, < 1e-60 at 0.1); only then is the extra fair coin worth its ops.
-_BETA_COIN_ALPHA = 0.1
+# Below this alpha a Gamma(alpha) draw loses its precision near 0 (torch._standard_gamma never
+# returns 0 and rounds tiny draws up: at alpha = 1e-6, 99.9 % of ratios were < 0.5), so Beta draws
+# are made from log-gammas instead; above it the plain ratio is exact enough and kept as it was.
+_BETA_LOG_ALPHA = 0.1
 
 
 @functools.lru_cache(maxsize=64)
@@ -176,18 +296,24 @@ def _beta64(
     """``m`` Beta(alpha, alpha) draws in float64.
 
     ``u`` is a column of ``m`` unused uniforms: the draw itself when ``alpha == 1`` (Beta(1, 1) is
-    uniform), else the fair coin for draws whose two Gamma variates both underflow (tiny alpha).
+    uniform), else one of the two uniforms of the log-space draws (tiny alpha).
     """
     if alpha == 1.0 and u is not None:
         return u
-    conc = torch.full((2, m), float(alpha), dtype=torch.float64, device=device)
-    gam = torch._standard_gamma(conc, generator=generator)
-    total = gam.sum(0)
-    if alpha >= _BETA_COIN_ALPHA:
-        return gam[0].div_(total)
-    if u is None:
-        u = _uniform(m, generator, device)
-    return torch.where(total > 0, gam[0] / total.clamp_min(1e-300), (u < 0.5).to(torch.float64))
+    if alpha >= _BETA_LOG_ALPHA:
+        conc = torch.full((2, m), float(alpha), dtype=torch.float64, device=device)
+        gam = torch._standard_gamma(conc, generator=generator)
+        return gam[0].div_(gam.sum(0))
+    # Gamma(a) = Gamma(a + 1) * U ** (1 / a), in logs: log G = log Gamma(a + 1) + log(U) / a. Both
+    # logs are finite (U in (0, 1]), and λ = G1 / (G1 + G2) = sigmoid(log G1 - log G2) is exactly
+    # symmetric in the two draws at every alpha > 0 (0 or 1 with equal chance as alpha -> 0).
+    conc = torch.full((2, m), float(alpha) + 1.0, dtype=torch.float64, device=device)
+    logs = torch._standard_gamma(conc, generator=generator).log_()
+    v = _uniform(m, generator, device) if u is None else u
+    w = _uniform(m, generator, device)
+    logs[0].add_(torch.log1p(-v).div_(alpha))  # 1 - U for U in [0, 1): never log(0)
+    logs[1].add_(torch.log1p(-w).div_(alpha))
+    return torch.sigmoid(logs[0] - logs[1])
 
 
 def sample_beta(
@@ -199,9 +325,9 @@ def sample_beta(
 ) -> Tensor:
     """Draw ``n`` values of Beta(alpha, alpha) as float32, on ``device``, from ``generator``.
 
-    Uses the ratio of two Gamma(alpha) draws (a uniform draw for ``alpha == 1``). For tiny ``alpha``
-    both Gamma draws can underflow to zero; such a draw becomes 0 or 1 with equal chance, which is the
-    Beta distribution's own limit.
+    Uses the ratio of two Gamma(alpha) draws (a uniform draw for ``alpha == 1``); below
+    ``alpha = 0.1`` the ratio is taken in log space, so the draws stay symmetric about 1/2 at every
+    ``alpha > 0`` (as ``alpha -> 0`` they become 0 or 1 with equal chance, the distribution's limit).
 
     Example:
         >>> lam = sample_beta(1.0, 3, generator=torch.Generator().manual_seed(0))
@@ -312,7 +438,7 @@ def _draws(
     One ``torch.rand`` call draws them all.
     """
     want_keep = p < 1.0
-    want_u_beta = alpha == 1.0 or alpha < _BETA_COIN_ALPHA
+    want_u_beta = alpha == 1.0 or alpha < _BETA_LOG_ALPHA
     total = cols + int(want_keep) + int(want_u_beta)
     u = torch.rand(m, total, generator=generator, device=device, dtype=torch.float64)
     lam0 = _beta64(alpha, m, u[:, -1] if want_u_beta else None, generator, device)
@@ -368,7 +494,38 @@ def sample_cutmix(
     V.check_placement(placement)
     bounds = V.check_area_bounds(area_bounds)
     dev = _resolve_device(device, generator)
-    n = batch_size
+    return _cutmix(
+        batch_size,
+        (h, w),
+        alpha,
+        p,
+        mode,
+        placement,
+        bounds,
+        own_dominant,
+        generator,
+        dev,
+        labels,
+        class_weights,
+    )
+
+
+def _cutmix(
+    n: int,
+    size: tuple[int, int],
+    alpha: float,
+    p: float,
+    mode: str,
+    placement: str,
+    bounds: tuple[float, float] | None,
+    own_dominant: bool,
+    generator: torch.Generator | None,
+    dev: torch.device,
+    labels: Tensor | None,
+    class_weights: ClassWeights,
+) -> MixParams:
+    """:func:`sample_cutmix` after its checks (the transforms checked their settings once)."""
+    h, w = size
     if n == 1:
         return identity_params(1, (h, w), device=dev)
 
@@ -388,9 +545,10 @@ def sample_cutmix(
         cut = bounds[0] + (bounds[1] - bounds[0]) * cut
     ratio = cut.clamp_(0.0, 1.0).sqrt_()
     wh, wh1 = _consts((w, h), dev), _consts((w - 1, h - 1), dev)
-    # (m, 2) box sides (width, height), float64 holding exact integers. ratio <= 1, so the floor is
-    # in [0, W]; the tiny epsilon keeps exact products (ratio = 1 → W) from flooring one below.
-    sides = (ratio[:, None] * wh).add_(1e-9).floor_()
+    # (m, 2) box sides (width, height), float64 holding exact integers: floor(sqrt(cut) * W) as
+    # timm, with no epsilon (one made every cut within ~1e-9 / W of 1 a full-image box). ratio <= 1,
+    # so the floor is in [0, W], and ratio = 1 gives W exactly.
+    sides = (ratio[:, None] * wh).floor_()
     if placement == "center":
         # x1 = cx - cut_w // 2 is always < W and x2 = x1 + cut_w always >= 0: clip one side each.
         lo = torch.minimum((u * wh).floor_(), wh1).sub_((sides * 0.5).floor_())
@@ -447,7 +605,24 @@ def sample_mixup(
     V.check_probability(p)
     V.check_mode(mode)
     dev = _resolve_device(device, generator)
-    n = batch_size
+    return _mixup(
+        batch_size, hw, alpha, p, mode, own_dominant, generator, dev, labels, class_weights
+    )
+
+
+def _mixup(
+    n: int,
+    hw: tuple[int, int] | None,
+    alpha: float,
+    p: float,
+    mode: str,
+    own_dominant: bool,
+    generator: torch.Generator | None,
+    dev: torch.device,
+    labels: Tensor | None,
+    class_weights: ClassWeights,
+) -> MixParams:
+    """:func:`sample_mixup` after its checks."""
     if n == 1:
         return identity_params(1, hw, boxes=False, device=dev)
     perm = _partners(n, mode, generator, dev, labels, class_weights)

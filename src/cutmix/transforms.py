@@ -23,16 +23,25 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.functional import OPT_IN_STRATEGIES, STRATEGIES, apply_images, mix_labels
+from cutmix.functional import (
+    OPT_IN_STRATEGIES,
+    STRATEGIES,
+    _apply,
+    _check_call,
+    _check_images,
+    _check_labels,
+    _mix_labels,
+)
 from cutmix.params import (
     ClassWeights,
     MixParams,
     Mode,
     Placement,
+    _cutmix,
+    _mixup,
+    _resolve_device,
     check_class_weights,
     identity_params,
-    sample_cutmix,
-    sample_mixup,
 )
 
 __all__ = ["CutMix", "MixUp", "RandomMix"]
@@ -53,6 +62,7 @@ class _Mix:
     """Shared behaviour: label handling, the on/off switch, ``apply`` and ``__call__``."""
 
     strategy: str = "auto"  # the cut_images kernel (CutMix's ``strategy=``)
+    multi_label: bool = False  # smooth each class toward 1/2 (BCE targets), not toward 1/C
 
     def __init__(
         self,
@@ -73,6 +83,17 @@ class _Mix:
         *,
         labels: Tensor | None = None,
     ) -> MixParams:
+        """Draw params for ``images`` (its batch size, size and device).
+
+        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
+        """
+        V.check_images(images)
+        return self._draw(images, generator, labels)
+
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
+    ) -> MixParams:
+        """:meth:`sample` on checked images; settings were checked by ``__init__``."""
         raise NotImplementedError
 
     def _identity(self, images: Tensor, boxes: bool) -> MixParams:
@@ -81,11 +102,14 @@ class _Mix:
         )
 
     def apply(self, images: Tensor, labels: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
-        """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``."""
-        V.check_images(images)
-        mixed = apply_images(images, params, inplace=self.inplace, strategy=self.strategy)  # type: ignore[arg-type]
-        targets = mix_labels(labels, params, self.num_classes, label_smoothing=self.label_smoothing)
-        return mixed, targets
+        """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``.
+
+        The targets come first: labels (class range included) are checked before any image is
+        written, so ``inplace=True`` never leaves the caller's images half-mixed by a bad label.
+        """
+        images = _check_call(images, params, self.inplace, None)
+        targets = self._targets(labels, params)
+        return _apply(images, params, self.inplace, None, self.strategy), targets
 
     def __call__(
         self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
@@ -94,9 +118,19 @@ class _Mix:
 
         A torchvision ``tv_tensors.Image`` comes back as an ``Image`` (plain tensors stay plain).
         """
-        params = self.sample(images, generator=generator, labels=labels)
-        mixed, targets = self.apply(images, labels, params)
-        return _keep_tv_type(mixed, images), targets
+        # Each input is checked once: images here, labels by mix_labels (before any image is
+        # written); params drawn by the library are valid by construction.
+        given = images
+        images = _check_images(images, self.inplace, None)
+        params = self._draw(images, generator, labels)
+        targets = self._targets(labels, params)
+        mixed = _apply(images, params, self.inplace, None, self.strategy)
+        return _keep_tv_type(mixed, given), targets
+
+    def _targets(self, labels: Tensor, params: MixParams) -> Tensor:
+        """:func:`mix_labels` for params already checked (or drawn by the library)."""
+        classes = _check_labels(labels, params, self.num_classes)
+        return _mix_labels(labels, params, classes, self.label_smoothing, None, self.multi_label)
 
     def _options(self) -> dict[str, Any]:
         return {}
@@ -105,6 +139,8 @@ class _Mix:
         opts = {**self._options(), "num_classes": self.num_classes}
         if self.label_smoothing:
             opts["label_smoothing"] = self.label_smoothing
+        if self.multi_label:
+            opts["multi_label"] = True
         if not self.enabled:
             opts["enabled"] = False
         text = ", ".join(f"{k}={v!r}" for k, v in opts.items())
@@ -137,18 +173,18 @@ class _Sampled(_Mix):
 
     def _sampling(
         self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
-    ) -> dict[str, Any]:
-        """Keyword arguments every sampler takes, for this batch."""
-        return {
-            "alpha": self.alpha,
-            "p": self.p,
-            "mode": self.mode,
-            "own_dominant": self.own_dominant,
-            "generator": generator,
-            "device": images.device,
-            "labels": labels if self.partner_weights is not None else None,
-            "class_weights": self.partner_weights,
-        }
+    ) -> tuple[Any, ...]:
+        """The arguments every private sampler takes after its own, for this batch."""
+        return (
+            self.alpha,
+            self.p,
+            self.mode,
+            self.own_dominant,
+            generator,
+            _resolve_device(images.device, generator),
+            labels if self.partner_weights is not None else None,
+            self.partner_weights,
+        )
 
     def _options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"alpha": self.alpha, "p": self.p, "mode": self.mode}
@@ -170,7 +206,9 @@ class CutMix(_Sampled):
         placement: ``"center"`` (uniform centre, clipped: the paper) or ``"inside"``.
         area_bounds: optional ``(lo, hi)`` range of the box's target area fraction.
         own_dominant: use ``max(λ, 1 - λ)`` so each image keeps at least half of itself.
-        label_smoothing: applied to the mixed targets.
+        label_smoothing: applied to the mixed targets: ``t · (1 - ε) + ε / C``.
+        multi_label: multi-hot targets for a per-class (BCE) loss: smoothing is then per class,
+            ``t · (1 - ε) + ε / 2`` (timm's ``multi_label=True``). Also on MixUp and RandomMix.
         enabled: ``False`` passes batches through (targets still one-hot floats).
         inplace: write into the caller's images instead of returning a new tensor.
         partner_weights: pick partners by class weight for imbalanced data: ``"inverse_frequency"``
@@ -203,6 +241,7 @@ class CutMix(_Sampled):
         inplace: bool = False,
         partner_weights: ClassWeights = None,
         strategy: str = "auto",
+        multi_label: bool = False,
     ) -> None:
         super().__init__(
             alpha,
@@ -216,29 +255,30 @@ class CutMix(_Sampled):
             partner_weights,
         )
         self.strategy = V.check_choice(strategy, STRATEGIES + OPT_IN_STRATEGIES, "strategy")
+        self.multi_label = bool(multi_label)
         self.placement = V.check_placement(placement)
         self.area_bounds = V.check_area_bounds(area_bounds)
 
-    def sample(
-        self,
-        images: Tensor,
-        generator: torch.Generator | None = None,
-        *,
-        labels: Tensor | None = None,
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
     ) -> MixParams:
-        """Draw params for ``images`` (its batch size, size and device).
-
-        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
-        """
-        V.check_images(images)
         if not self.enabled:
             return self._identity(images, boxes=True)
-        return sample_cutmix(
+        a, p, mode, own, gen, dev, lab, cw = self._sampling(images, generator, labels)
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        return _cutmix(
             images.shape[0],
-            (images.shape[-2], images.shape[-1]),
-            placement=self.placement,  # type: ignore[arg-type]
-            area_bounds=self.area_bounds,
-            **self._sampling(images, generator, labels),
+            size,
+            a,
+            p,
+            mode,
+            self.placement,
+            self.area_bounds,
+            own,
+            gen,
+            dev,
+            lab,
+            cw,
         )
 
     def _options(self) -> dict[str, Any]:
@@ -273,6 +313,7 @@ class MixUp(_Sampled):
         enabled: bool = True,
         inplace: bool = False,
         partner_weights: ClassWeights = None,
+        multi_label: bool = False,
     ) -> None:
         super().__init__(
             alpha,
@@ -285,26 +326,15 @@ class MixUp(_Sampled):
             inplace,
             partner_weights,
         )
+        self.multi_label = bool(multi_label)
 
-    def sample(
-        self,
-        images: Tensor,
-        generator: torch.Generator | None = None,
-        *,
-        labels: Tensor | None = None,
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
     ) -> MixParams:
-        """Draw params for ``images`` (its batch size, size and device).
-
-        ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
-        """
-        V.check_images(images)
         if not self.enabled:
             return self._identity(images, boxes=False)
-        return sample_mixup(
-            images.shape[0],
-            (images.shape[-2], images.shape[-1]),
-            **self._sampling(images, generator, labels),
-        )
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        return _mixup(images.shape[0], size, *self._sampling(images, generator, labels))
 
 
 def _merge(choice: Tensor, params: Sequence[MixParams], size: tuple[int, int]) -> MixParams:
@@ -354,8 +384,10 @@ class RandomMix(_Mix):
         label_smoothing: float = 0.0,
         enabled: bool = True,
         inplace: bool = False,
+        multi_label: bool = False,
     ) -> None:
         super().__init__(num_classes, label_smoothing, enabled, inplace)
+        self.multi_label = bool(multi_label)
         if not isinstance(transforms, Sequence) or not transforms:
             V.fail("transforms", "a non-empty list of CutMix / MixUp", V.describe(transforms))
         for t in transforms:
@@ -384,15 +416,10 @@ class RandomMix(_Mix):
         self.p = [float(w) / total for w in weights]
         self.choose = V.check_choice(choose, ("batch", "sample"), "choose")
 
-    def sample(
-        self,
-        images: Tensor,
-        generator: torch.Generator | None = None,
-        *,
-        labels: Tensor | None = None,
+    def _draw(
+        self, images: Tensor, generator: torch.Generator | None, labels: Tensor | None
     ) -> MixParams:
         """Draw each transform's params, then pick one transform per batch or per sample."""
-        V.check_images(images)
         size = (int(images.shape[-2]), int(images.shape[-1]))
         if not self.enabled:
             return self._identity(images, boxes=True)
@@ -402,10 +429,10 @@ class RandomMix(_Mix):
             weights[k] = w  # device-side fills: a host-to-device copy would sync on CUDA
         if self.choose == "batch" and dev.type == "cpu":
             k = int(torch.multinomial(weights, 1, generator=generator))
-            return self.transforms[k].sample(images, generator=generator, labels=labels)
+            return self.transforms[k]._draw(images, generator, labels)
         draws = n if self.choose == "sample" else 1
         choice = torch.multinomial(weights, draws, replacement=True, generator=generator)
-        params = [t.sample(images, generator=generator, labels=labels) for t in self.transforms]
+        params = [t._draw(images, generator, labels) for t in self.transforms]
         return _merge(choice.expand(n), params, size)
 
     def _options(self) -> dict[str, Any]:

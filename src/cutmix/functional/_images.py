@@ -68,6 +68,42 @@ def box_mask(boxes: Tensor, size: tuple[int, int]) -> Tensor:
     return (in_y[:, None, :, None] & in_x[:, None, None, :]).contiguous()
 
 
+def _check_call(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -> Tensor:
+    """Every check of an image entry point, once; returns the images to read (a lazily negated
+    view, refused for writing, is read through ``resolve_neg``: the C kernel copies raw bytes)."""
+    V.check_images(images)
+    _warn_channels_last_shape(images)
+    check_params(params, images)
+    params._check_values((int(images.shape[-2]), int(images.shape[-1])))
+    return _check_images(images, inplace, out, checked=True)
+
+
+def _check_images(
+    images: Tensor, inplace: bool, out: Tensor | None, *, checked: bool = False
+) -> Tensor:
+    """The image half of :func:`_check_call`, for callers whose params are drawn by the library."""
+    if not checked:
+        V.check_images(images)
+        _warn_channels_last_shape(images)
+    V.check_inplace_out(images, inplace, out)
+    if V._compiling():  # no view bits inside a graph (is_neg() does not trace)
+        return images
+    return images.resolve_neg() if images.is_neg() else images
+
+
+def _warn_channels_last_shape(images: Tensor) -> None:
+    """An (N, H, W, C) batch (numpy, DALI, albumentations before a permute) would be mixed along
+    the wrong axes: warn when the last dim looks like channels (1, 3 or 4) and dim 1 does not
+    (at least 5, like a height)."""
+    if images.shape[-1] in (1, 3, 4) and images.shape[1] > 4:
+        warnings.warn(
+            f"images: got shape {tuple(images.shape)}, which looks like (N, H, W, C); cutmix "
+            "mixes (N, C, H, W) batches (use images.permute(0, 3, 1, 2))",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _needs_grad(images: Tensor) -> bool:
     """Autograd must see the result (feature-level mixing): no ``out=`` writes, no slice loop."""
     return images.requires_grad and torch.is_grad_enabled()
@@ -502,11 +538,16 @@ def cut_images(
         >>> cut_images(x, p)[0, 0].tolist()
         [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
-    V.check_images(images)
-    check_params(params, images)
-    V.check_inplace_out(images, inplace, out)
+    images = _check_call(images, params, inplace, out)
     if params.boxes is None:
         V.fail("params", "CutMix params with boxes (MixUp params go to mix_images)", "boxes=None")
+    return _cut(images, params, inplace, out, strategy)
+
+
+def _cut(
+    images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
+) -> Tensor:
+    """:func:`cut_images` after its checks."""
     boxes = params.boxes
     assert boxes is not None
     kernel = _KERNELS[_route(images, strategy, inplace, out)]
@@ -531,9 +572,12 @@ def mix_images(
         >>> mix_images(x, p).flatten().tolist()
         [1.0, 4.0]
     """
-    V.check_images(images)
-    check_params(params, images)
-    V.check_inplace_out(images, inplace, out)
+    images = _check_call(images, params, inplace, out)
+    return _mix(images, params, inplace, out)
+
+
+def _mix(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -> Tensor:
+    """:func:`mix_images` after its checks."""
     lam = params.lam.view(-1, 1, 1, 1)
     src = images.index_select(0, params.perm)
     if images.dtype in (torch.float32, torch.float64):
@@ -579,15 +623,20 @@ def apply_images(
         >>> apply_images(torch.ones(1, 1, 2, 2), p).sum().item()
         4.0
     """
+    images = _check_call(images, params, inplace, out)
+    return _apply(images, params, inplace, out, strategy)
+
+
+def _apply(
+    images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
+) -> Tensor:
+    """:func:`apply_images` after :func:`_check_call`."""
     if params.boxes is None:
-        return mix_images(images, params, inplace=inplace, out=out)
+        return _mix(images, params, inplace, out)
     if params.blend is None:
-        return cut_images(images, params, inplace=inplace, out=out, strategy=strategy)
-    V.check_images(images)
-    check_params(params, images)
-    V.check_inplace_out(images, inplace, out)
-    blended = mix_images(images, params)
-    cut = cut_images(images, params, strategy=strategy)
+        return _cut(images, params, inplace, out, strategy)
+    blended = _mix(images, params, False, None)
+    cut = _cut(images, params, False, None, strategy)
     dest = images if inplace else (torch.empty_like(images) if out is None else out)
     return torch.where(params.blend.view(-1, 1, 1, 1), blended, cut, out=dest)
 
@@ -616,12 +665,15 @@ def mix_labels(
     *,
     label_smoothing: float = 0.0,
     out: Tensor | None = None,
+    multi_label: bool = False,
 ) -> Tensor:
     """Float32 soft targets ``λ · y + (1 - λ) · y[perm]``, optionally smoothed afterwards.
 
     ``labels`` are int class ids ``(N,)`` (then ``num_classes`` is required) or ``(N, C)``
     probabilities / multi-hot (any float or bool dtype). Rows sum to 1 for class ids and
-    probabilities. Smoothing maps ``t`` to ``(1 - ε) · t + ε / C``. ``out`` is an optional
+    probabilities. Smoothing maps ``t`` to ``(1 - ε) · t + ε / C``; with ``multi_label=True``
+    (multi-hot targets for a per-class binary loss) each class is smoothed toward 1/2 instead,
+    ``(1 - ε) · t + ε / 2``, timm's ``multi_label`` convention. ``out`` is an optional
     float32 ``(N, C)`` buffer reused across steps (it is overwritten and returned): at many classes
     the targets are mostly the time it takes to write ``N · C`` floats, and a reused buffer saves
     the fresh pages a new one gets from the allocator.
@@ -632,26 +684,50 @@ def mix_labels(
         >>> mix_labels(torch.tensor([0, 2]), p, num_classes=3).tolist()
         [[0.75, 0.0, 0.25], [0.0, 0.0, 1.0]]
     """
-    n = params.perm.shape[0]
-    num_classes = V.check_num_classes(num_classes)
-    classes = V.check_labels(labels, n, num_classes)
+    if not isinstance(params, MixParams):
+        V.fail("params", "a cutmix.MixParams", V.describe(params), kind=TypeError)
+    classes = _check_labels(labels, params, V.check_num_classes(num_classes))
     V.check_smoothing(label_smoothing)
+    params._check_values()
+    if out is not None:
+        V.check_targets_out(out, params.perm.shape[0], classes, labels.device)
+    return _mix_labels(labels, params, classes, label_smoothing, out, bool(multi_label))
+
+
+def _check_labels(labels: Tensor, params: MixParams, num_classes: int | None) -> int:
+    """Labels that fit ``params`` (class range included); returns the class count."""
+    classes = V.check_labels(labels, params.perm.shape[0], num_classes)
     if labels.device != params.perm.device:
         V.fail(
             "params",
             f"params on {labels.device} (where the labels are)",
             f"on {params.perm.device}",
         )
-    if out is not None:
-        V.check_targets_out(out, n, classes, labels.device)
-    lam = params.lam.view(-1, 1)
+    return classes
+
+
+def _mix_labels(
+    labels: Tensor,
+    params: MixParams,
+    classes: int,
+    label_smoothing: float,
+    out: Tensor | None,
+    multi_label: bool,
+) -> Tensor:
+    """:func:`mix_labels` after its checks."""
+    n = params.perm.shape[0]
+    lam = params.lam.to(torch.float32).view(-1, 1)
+    floor = label_smoothing / (2 if multi_label else classes)
     if labels.is_floating_point() or labels.dtype == torch.bool:
         y = labels.to(torch.float32)
         partner_part = y.index_select(0, params.perm) * (1 - lam)  # before out= may overwrite y
         mixed = torch.mul(y, lam, out=out).add_(partner_part)
         if label_smoothing:
-            mixed.mul_(1.0 - label_smoothing).add_(label_smoothing / classes)
+            mixed.mul_(1.0 - label_smoothing).add_(floor)
         return mixed
+    if multi_label and label_smoothing:
+        hard = _mix_labels(labels, params, classes, 0.0, out, False)
+        return hard.mul_(1.0 - label_smoothing).add_(floor)
     if out is None:
         out = torch.empty(n, classes, dtype=torch.float32, device=labels.device)
     if not label_smoothing and _native_targets(labels, params.lam, out):

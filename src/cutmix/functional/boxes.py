@@ -226,6 +226,9 @@ def cut_boxes(
         if size is None:
             size = next((m.canvas_size for m in metas if m is not None), None)
     n = params.perm.shape[0]
+    if params.device.type == "meta":
+        V.fail("params", "params on a real device (boxes are computed on the host)", "on meta")
+    params._check_values(size)
     plain_b, plain_l = _check_box_list(boxes, labels, n, size)
     plan = _plan_boxes(plain_b, params, min_visibility, min_area)
     dtype = plain_b[0].dtype

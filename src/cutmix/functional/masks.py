@@ -36,6 +36,8 @@ class MaskMix(NamedTuple):
 
 def _check_masks(masks: Any, params: MixParams, name: str = "masks") -> Tensor:
     """``(N, H, W)`` view of integer / bool class maps that fit ``params``."""
+    if not isinstance(params, MixParams):
+        V.fail("params", "a cutmix.MixParams", V.describe(params), kind=TypeError)
     V.check_tensor(masks, name)
     if masks.is_floating_point() or masks.is_complex():
         V.fail(name, "integer (or bool) class maps, not floats", V.describe(masks), kind=TypeError)
@@ -52,6 +54,7 @@ def _check_masks(masks: Any, params: MixParams, name: str = "masks") -> Tensor:
         V.fail(name, f"maps of the images' size {tuple(params.size)} (H, W)", V.describe(masks))
     if params.perm.device != masks.device:
         V.fail("params", f"params on {masks.device} (where the masks are)", params.perm.device)
+    params._check_values(tuple(maps.shape[-2:]))
     return maps
 
 
