@@ -174,7 +174,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one ``cutmix: error:`` line (exit 2) like every other bad input."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         print(f"cutmix: error: {message} (see: {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
 

@@ -237,7 +237,7 @@ def check_params(params: Any, images: Tensor, name: str = "params") -> MixParams
 def _field(value: object, name: str) -> Tensor:
     if not isinstance(value, Tensor):
         V.fail(f"params.{name}", "a torch.Tensor", V.describe(value), kind=TypeError)
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _resolve_device(

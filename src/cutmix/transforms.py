@@ -23,9 +23,8 @@ import torch
 from torch import Tensor
 
 from cutmix import _validate as V
-from cutmix.functional import (
-    OPT_IN_STRATEGIES,
-    STRATEGIES,
+from cutmix.functional import OPT_IN_STRATEGIES, STRATEGIES
+from cutmix.functional._images import (
     _apply,
     _check_call,
     _check_images,

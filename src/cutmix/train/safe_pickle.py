@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = ["RestrictedUnpickler", "loads_restricted"]
 
-_P = pickle._Unpickler  # type: ignore[attr-defined]  # the pure-Python one: its opcodes can be guarded
+_P = pickle._Unpickler  # the pure-Python one: its opcodes can be guarded
 _LATIN1 = {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1"}
 
 
