@@ -165,7 +165,35 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--quiet", action="store_true", default=None, help="no per-epoch lines or progress bars"
     )
+    _add_imbalance_options(p)
     _ = fields  # the flags above map 1:1 onto TrainConfig fields
+
+
+def _add_imbalance_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("imbalanced data and model options")
+    g.add_argument(
+        "--imbalance",
+        type=float,
+        default=None,
+        metavar="R",
+        help="long-tailed training set (CIFAR-10-LT profile): class c (class-index order = sorted "
+        "folder names) keeps floor(n_max * R^(-c/(C-1))) images, drawn with --split-seed, the same "
+        "for every arm and seed; the validation split is taken first and stays balanced",
+    )
+    g.add_argument(
+        "--partner-weights",
+        default=None,
+        metavar="W",
+        help="pick CutMix/MixUp partners by class: none, inverse_frequency, sqrt_inverse or a "
+        "power p (weight = count^-p), from the training set's class counts (default none)",
+    )
+    g.add_argument(
+        "--model-kwargs",
+        default=None,
+        metavar="K=V,...",
+        help="options for timm.create_model, values as Python literals, e.g. "
+        "img_size=32,drop_path_rate=0.1 (timm models only)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--arms",
         default="none,cutmix",
-        help="comma-separated mixes to compare; the first is the reference (default none,cutmix)",
+        help="comma-separated arms, MIX or MIX+WEIGHTS; the first is the reference (default "
+        "none,cutmix). Minority pasting: --arms none,cutmix,cutmix+inverse_frequency. With an "
+        "imbalanced training set the statistics use balanced accuracy; shot groups: many > 100, "
+        "medium 20-100, few < 20 training images",
     )
 
     p = sub.add_parser("preview", help="a PNG grid of mixed samples with boxes and label weights")
@@ -227,7 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default: the data the checkpoint was trained on (its validation split)",
     )
-    p.add_argument("--split", choices=("val", "train"), default="val")
+    p.add_argument(
+        "--split",
+        choices=("val", "train", "all"),
+        default="val",
+        help="val/train: the checkpoint's own split of --data; all: every image of the image "
+        "folder --data, classes matched by folder name to the checkpoint's class names",
+    )
     p.add_argument(
         "--model", default=None, help="expected model name (checked against the checkpoint)"
     )
@@ -277,6 +314,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "split_seed",
             "train_subset",
             "limit_per_class",
+            "imbalance",
             "model",
             "seed",
             "batch_size",
@@ -352,9 +390,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{res['model']} on {res['data']} ({res['split']}, {res['count']} images): top-1 {100 * res['top1']:.2f}%  top-5 {100 * res['top5']:.2f}%  loss {res['loss']:.4f}"
     )
+    print(f"balanced accuracy (mean per-class recall) {100 * res['balanced_acc']:.2f}%")
     width = max(len(c) for c in res["classes"])
-    for c, a in zip(res["classes"], res["per_class"]):
-        print(f"  {c:<{width}}  {100 * a:6.2f}%")
+    counts = res.get("class_count") or [None] * len(res["classes"])
+    for c, a, n in zip(res["classes"], res["per_class"], counts):
+        shown = "  (missing: no images)" if a is None else f"{100 * a:6.2f}%"
+        print(f"  {c:<{width}}  {shown}" + (f"  ({n} images)" if n else ""))
+    if res.get("missing"):
+        print(f"missing classes (no folder in {res['data']}): {', '.join(res['missing'])}")
     return 0
 
 

@@ -62,6 +62,10 @@ class TrainConfig:
     stop_after: int | None = None
     eval_every: int = 1
     quiet: bool = False
+    # imbalanced data and model options (issue 12)
+    imbalance: float | None = None
+    partner_weights: str = "none"
+    model_kwargs: str | None = None
 
     @property
     def mix_epochs(self) -> int:
@@ -108,7 +112,26 @@ class TrainConfig:
             bad("eval_every", "at least 1 epoch", self.eval_every)
         if self.stop_after is not None and self.stop_after < 1:
             bad("stop_after", "at least 1 epoch", self.stop_after)
+        self._validate_imbalance()
         return self
+
+    def _validate_imbalance(self) -> None:
+        from cutmix.train.imbalance import parse_partner_weights
+        from cutmix.train.models import parse_model_kwargs
+
+        if self.imbalance is not None and not (
+            isinstance(self.imbalance, (int, float)) and 1 <= self.imbalance < float("inf")
+        ):
+            raise UsageError(
+                f"imbalance: expected a ratio R >= 1 (largest / smallest class), got {self.imbalance!r}"
+            )
+        power = parse_partner_weights(self.partner_weights)
+        if power is not None and self.mode == "pair" and self.mix in ("cutmix", "mixup", "randommix"):
+            raise UsageError(
+                f"partner-weights: expected --mode sample or batch (pairs are not weighted), "
+                f"got --mode pair with --partner-weights {self.partner_weights}"
+            )
+        parse_model_kwargs(self.model_kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
