@@ -289,6 +289,8 @@ def test_reproduce_names_threads_when_not_given(
         f"--threads {n}" in line for line in text.splitlines() if line.startswith("# cutmix train")
     )
     assert "p = 1: every image is mixed" not in (out / "report.md").read_text()
+    # A balanced training set keeps plain accuracy as the statistic.
+    assert json.loads((out / "summary.json").read_text())["metric"] == "val_acc"
 
 
 def test_curves_have_integer_epoch_ticks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -409,7 +411,8 @@ def test_model_kwargs_parsing_and_builtin_refusal(capsys: pytest.CaptureFixture[
         "drop_path_rate": 0.1,
     }
     assert parse_model_kwargs("patch_size=(4, 4),act=gelu") == {"patch_size": (4, 4), "act": "gelu"}
-    assert parse_model_kwargs(None) == {}
+    assert parse_model_kwargs(None) == {} == parse_model_kwargs(" ")
+    assert parse_model_kwargs("img_size=32,") == {"img_size": 32}
     with pytest.raises(UsageError, match="model-kwargs"):
         parse_model_kwargs("img_size")
     code, _, err = run(

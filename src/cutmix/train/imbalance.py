@@ -160,5 +160,10 @@ def parse_arm(arm: str, default_weights: str, mixes: Sequence[str]) -> tuple[str
         return mix, ("none" if mix == "none" else str(default_weights or "none"))
     if mix == "none":
         raise UsageError(f"arms: expected partner weights only on a mixing arm, got {arm!r}")
-    parse_partner_weights(pw)
+    try:
+        parse_partner_weights(pw)
+    except UsageError as e:
+        raise UsageError(
+            f"arms: expected MIX+WEIGHTS with {str(e).split('expected ', 1)[1]}"
+        ) from None
     return mix, pw

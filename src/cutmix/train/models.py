@@ -156,6 +156,8 @@ def parse_model_kwargs(spec: str | None) -> dict[str, Any]:
             cur += ch
     parts.append(cur)
     for part in parts:
+        if not part.strip():  # "img_size=32," (a trailing comma)
+            continue
         key, eq, value = part.partition("=")
         key = key.strip()
         if not eq or not key.isidentifier():
