@@ -34,6 +34,7 @@ from cutmix.train.metrics import (  # noqa: E402
     balanced_accuracy,
     eval_extras,
     group_accuracy,
+    is_imbalanced,
     shot_groups,
 )
 from cutmix.train.models import build_model, check_model_fits, parse_model_kwargs  # noqa: E402
@@ -255,7 +256,7 @@ def test_compare_statistics_use_balanced_accuracy_and_ci_caveat() -> None:
 def test_compare_long_tailed_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
     argv = ["compare", *SMALL, "--epochs", "1", "--seeds", "1", "--imbalance", "3", "--p", "0.5"]
-    argv += ["--arms", "none,cutmix+inverse_frequency", "--out", str(out), "--threads", "1"]
+    argv += ["--arms", "none,cutmix+inverse_frequency", "--out", str(out)]
     code, _stdout, err = run(argv, capsys)
     assert code == 0, err
     assert "training class counts" in err and "[3, 2, 2, 2, 1, 1, 1, 1, 1, 1]" in err
@@ -271,26 +272,18 @@ def test_compare_long_tailed_report(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert im.format == "PNG"
     report = (out / "report.md").read_text()
     assert "per_class.png" in report and "p = 0.5" in report and "few-shot" in report
-    assert "--threads 1" in (out / "reproduce.sh").read_text()
-
-
-def test_reproduce_names_threads_when_not_given(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "report"
-    code, _, err = run(
-        ["compare", *SMALL, "--epochs", "1", "--seeds", "1", "--out", str(out)], capsys
-    )
-    assert code == 0, err
+    # reproduce.sh names the thread count even when --threads was not given.
     text = (out / "reproduce.sh").read_text()
     n = torch.get_num_threads()
     assert f"--threads {n}" in text.splitlines()[4] and "thread count" in text
-    assert all(
-        f"--threads {n}" in line for line in text.splitlines() if line.startswith("# cutmix train")
+    train_lines = [line for line in text.splitlines() if line.startswith("# cutmix train")]
+    assert len(train_lines) == 2 and all(f"--threads {n}" in line for line in train_lines)
+
+
+def test_imbalanced_rule() -> None:
+    assert (
+        not is_imbalanced([35, 36, 37]) and is_imbalanced([40, 26]) and is_imbalanced([3, 3], 1.0)
     )
-    assert "p = 1: every image is mixed" not in (out / "report.md").read_text()
-    # A balanced training set keeps plain accuracy as the statistic.
-    assert json.loads((out / "summary.json").read_text())["metric"] == "val_acc"
 
 
 def test_curves_have_integer_epoch_ticks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

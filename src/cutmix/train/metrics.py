@@ -24,6 +24,7 @@ __all__ = [
     "MANY_SHOT_ABOVE",
     "balanced_accuracy",
     "group_accuracy",
+    "is_imbalanced",
     "shot_groups",
 ]
 
@@ -96,3 +97,17 @@ def eval_extras(
         for g, v in group_accuracy(pc, train_counts).items():
             out[f"{prefix}{g}"] = v
     return out
+
+
+def is_imbalanced(train_counts: Sequence[int], imbalance: float | None = None) -> bool:
+    """Whether ``compare`` reports balanced accuracy: ``--imbalance`` was given, or the largest
+    training class has at least 1.5 × the images of the smallest (a stratified split of a balanced
+    source, 35 vs 37 images, stays balanced and keeps plain accuracy as its headline).
+
+    Example:
+        >>> is_imbalanced([35, 37]), is_imbalanced([30, 45]), is_imbalanced([5, 5], 1.0)
+        (False, True, True)
+    """
+    if imbalance is not None:
+        return True
+    return bool(train_counts) and max(train_counts) >= 1.5 * max(1, min(train_counts))

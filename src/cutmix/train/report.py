@@ -367,9 +367,9 @@ def run_compare(
                 file=sys.stderr,
                 flush=True,
             )
-    # Imbalanced: --imbalance, or a largest class at least 1.5x the smallest (a stratified split of a
-    # balanced source, 35 vs 37 images, stays "balanced" and keeps plain accuracy as its headline).
-    imbalanced = base.imbalance is not None or max(counts) >= 1.5 * max(1, min(counts))
+    from cutmix.train.metrics import is_imbalanced
+
+    imbalanced = is_imbalanced(counts, base.imbalance)
     summary = summarize(results, arms, "val_balanced_acc" if imbalanced else "val_acc")
     summary["train_class_counts"] = counts
     summary["val_class_counts"] = splits.info["val_class_counts"]
