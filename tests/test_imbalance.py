@@ -174,8 +174,10 @@ def test_training_uses_count_weights(
         "--partner-weights",
         "inverse_frequency",
     ]
-    code, _stdout, err = run([*argv, "--out", str(out)], capsys)
+    code, stdout, err = run([*argv, "--out", str(out)], capsys)
     assert code == 0, err
+    assert "balanced accuracy" in stdout and "few-shot" in stdout
+    assert "training class counts [3, 2, 2, 2, 1, 1, 1, 1, 1, 1]" in stdout
     counts, w = seen[0]
     assert counts == [3, 2, 2, 2, 1, 1, 1, 1, 1, 1]  # floor(3 · 3^(-c/9))
     assert torch.allclose(w, 1.0 / torch.tensor(counts, dtype=torch.float32))

@@ -335,11 +335,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"{cfg.model} on {cfg.data}, mix {cfg.mix}: val acc {100 * f['val_acc']:.2f}%  top-5 {100 * f['val_top5']:.2f}%  ({result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU)  -> {cfg.out}"
         )
+        _print_balanced(result)
     elif int(__import__("os").environ.get("RANK", "0")) == 0:
         print(
             f"stopped after epoch {result['history'][-1]['epoch']}; continue with: cutmix train --resume {cfg.out}/last.pt"
         )
     return 0
+
+
+def _print_balanced(result: dict[str, Any]) -> None:
+    f = result["final"]
+    line = f"balanced accuracy {100 * f['val_balanced_acc']:.2f}%"
+    if f.get("val_few") is not None or f.get("val_many") is not None:
+        for g in ("many", "medium", "few"):
+            v = f.get(f"val_{g}")
+            line += f"  {g}-shot " + ("–" if v is None else f"{100 * v:.2f}%")
+    if result.get("imbalance") is not None:
+        line += f"  (training class counts {result['train_class_counts']})"
+    print(line)
 
 
 def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
