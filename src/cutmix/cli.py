@@ -168,6 +168,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--log", default=None, help="extra metric logs next to metrics.jsonl: tensorboard,csv"
     )
+    _add_imbalance_options(p)
     _ = fields  # the flags above map 1:1 onto TrainConfig fields
 
 
@@ -177,6 +178,33 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         print(f"cutmix: error: {message} (see: {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+
+def _add_imbalance_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("imbalanced data and model options")
+    g.add_argument(
+        "--imbalance",
+        type=float,
+        default=None,
+        metavar="R",
+        help="long-tailed training set (CIFAR-10-LT profile): class c (class-index order = sorted "
+        "folder names) keeps floor(n_max * R^(-c/(C-1))) images, drawn with --split-seed, the same "
+        "for every arm and seed; the validation split is taken first and stays balanced",
+    )
+    g.add_argument(
+        "--partner-weights",
+        default=None,
+        metavar="W",
+        help="pick CutMix/MixUp partners by class: none, inverse_frequency, sqrt_inverse or a "
+        "power p (weight = count^-p), from the training set's class counts (default none)",
+    )
+    g.add_argument(
+        "--model-kwargs",
+        default=None,
+        metavar="K=V,...",
+        help="options for timm.create_model, values as Python literals, e.g. "
+        "img_size=32,drop_path_rate=0.1 (timm models only)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--arms",
         default="none,cutmix",
-        help="comma-separated mixes to compare; the first is the reference (default none,cutmix)",
+        help="comma-separated arms, MIX or MIX+WEIGHTS; the first is the reference (default "
+        "none,cutmix). Minority pasting: --arms none,cutmix,cutmix+inverse_frequency. With an "
+        "imbalanced training set the statistics use balanced accuracy; shot groups: many > 100, "
+        "medium 20-100, few < 20 training images",
     )
 
     p = sub.add_parser("preview", help="a PNG grid of mixed samples with boxes and label weights")
@@ -245,7 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default: the data the checkpoint was trained on (its validation split)",
     )
-    p.add_argument("--split", choices=("val", "train"), default="val")
+    p.add_argument(
+        "--split",
+        choices=("val", "train", "all"),
+        default="val",
+        help="val/train: the checkpoint's own split of --data; all: every image of the image "
+        "folder --data, classes matched by folder name to the checkpoint's class names",
+    )
     p.add_argument(
         "--model", default=None, help="expected model name (checked against the checkpoint)"
     )
@@ -304,6 +341,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "split_seed",
             "train_subset",
             "limit_per_class",
+            "imbalance",
             "model",
             "seed",
             "batch_size",
@@ -325,11 +363,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"{cfg.model} on {cfg.data}, mix {cfg.mix}: val acc {100 * f['val_acc']:.2f}%  top-5 {100 * f['val_top5']:.2f}%  ({result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU)  -> {cfg.out}"
         )
+        _print_balanced(result)
     elif int(__import__("os").environ.get("RANK", "0")) == 0:
         print(
             f"stopped after epoch {result['history'][-1]['epoch']}; continue with: cutmix train --resume {cfg.out}/last.pt"
         )
     return 0
+
+
+def _print_balanced(result: dict[str, Any]) -> None:
+    f = result["final"]
+    line = f"balanced accuracy {100 * f['val_balanced_acc']:.2f}%"
+    if f.get("val_few") is not None or f.get("val_many") is not None:
+        for g in ("many", "medium", "few"):
+            v = f.get(f"val_{g}")
+            line += f"  {g}-shot " + ("–" if v is None else f"{100 * v:.2f}%")
+    if result.get("imbalance") is not None:
+        line += f"  (training class counts {result['train_class_counts']})"
+    print(line)
 
 
 def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -387,9 +438,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{res['model']} on {res['data']} ({res['split']}, {res['count']} images): top-1 {100 * res['top1']:.2f}%  top-5 {100 * res['top5']:.2f}%  loss {res['loss']:.4f}"
     )
+    print(f"balanced accuracy (mean per-class recall) {100 * res['balanced_acc']:.2f}%")
     width = max(len(c) for c in res["classes"])
-    for c, a in zip(res["classes"], res["per_class"]):
-        print(f"  {c:<{width}}  {100 * a:6.2f}%")
+    counts = res.get("class_count") or [None] * len(res["classes"])
+    for c, a, n in zip(res["classes"], res["per_class"], counts):
+        shown = "  (missing: no images)" if a is None else f"{100 * a:6.2f}%"
+        print(f"  {c:<{width}}  {shown}" + (f"  ({n} images)" if n else ""))
+    if res.get("missing"):
+        print(f"missing classes (no folder in {res['data']}): {', '.join(res['missing'])}")
     return 0
 
 

@@ -15,6 +15,7 @@ import json
 import math
 from typing import Any
 
+from cutmix.train.config import MAX_IMAGE_SIZE, TrainConfig, check_out_dir
 from cutmix.train.errors import UsageError
 
 __all__ = ["MAX_CLASSES", "check_checkpoint", "check_preview_args", "check_resume_state"]
@@ -56,7 +57,6 @@ def check_checkpoint(state: dict[str, Any], where: Any) -> None:
     """What ``evaluate`` reads from a checkpoint: names, sizes, classes, normalisation, config."""
     import torch
 
-    from cutmix.train.config import MAX_IMAGE_SIZE, TrainConfig
 
     _need(state, "model_name", str, "a model name", where)
     n = _int(state, "num_classes", 1, MAX_CLASSES, where)
@@ -142,7 +142,6 @@ def check_preview_args(args: Any) -> None:
     """``cutmix preview``: an output file (not a folder), sizes and mixing numbers in range."""
     import os
 
-    from cutmix.train.config import MAX_IMAGE_SIZE, check_out_dir
 
     out = args.out
     if not isinstance(out, str) or not out.strip():

@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from cutmix.train.errors import UsageError
+from cutmix.train.imbalance import parse_partner_weights
+from cutmix.train.models import parse_model_kwargs
 
 __all__ = ["MAX_IMAGE_SIZE", "MIX_CHOICES", "TrainConfig", "check_device", "check_out_dir"]
 
@@ -142,6 +144,10 @@ class TrainConfig:
     eval_every: int = 1
     quiet: bool = False
     log: str = ""  # extra metric logs: "tensorboard", "csv" (cutmix.train.logs)
+    # imbalanced data and model options (issue 12)
+    imbalance: float | None = None
+    partner_weights: str = "none"
+    model_kwargs: str | None = None
 
     @property
     def mix_epochs(self) -> int:
@@ -208,7 +214,24 @@ class TrainConfig:
             bad("seed", "a seed in [0, 2**63)", self.seed)
         check_out_dir(self.out, "out")
         check_device(self.device)
+        self._validate_imbalance()
         return self
+
+    def _validate_imbalance(self) -> None:
+
+        if self.imbalance is not None and not (
+            isinstance(self.imbalance, (int, float)) and 1 <= self.imbalance < float("inf")
+        ):
+            raise UsageError(
+                f"imbalance: expected a ratio R >= 1 (largest / smallest class), got {self.imbalance!r}"
+            )
+        power = parse_partner_weights(self.partner_weights)
+        if power is not None and self.mode == "pair" and self.mix in ("cutmix", "mixup", "randommix"):
+            raise UsageError(
+                f"partner-weights: expected --mode sample or batch (pairs are not weighted), "
+                f"got --mode pair with --partner-weights {self.partner_weights}"
+            )
+        parse_model_kwargs(self.model_kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

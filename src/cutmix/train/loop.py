@@ -41,9 +41,11 @@ import cutmix
 from cutmix.train.config import TrainConfig
 from cutmix.train.data import Data, Splits, load_data
 from cutmix.train.errors import TrainingDiverged, UsageError
+from cutmix.train.imbalance import class_counts, long_tail_indices, partner_class_weights
 from cutmix.train.lock import RunLock, clean_temp_files
 from cutmix.train.logs import MetricLogs
-from cutmix.train.models import build_model
+from cutmix.train.metrics import eval_extras
+from cutmix.train.models import build_model, check_model_fits, parse_model_kwargs
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -112,15 +114,24 @@ def pick_device(name: str, dist: Dist) -> torch.device:
 
 # ----------------------------------------------------------------------------------------- parts
 def build_mix(
-    cfg: TrainConfig, num_classes: int
+    cfg: TrainConfig, num_classes: int, class_counts: list[int] | None = None
 ) -> cutmix.CutMix | cutmix.MixUp | cutmix.RandomMix | None:
-    """The mixing transform the config asks for (``None`` for ``--mix none``)."""
+    """The mixing transform the config asks for (``None`` for ``--mix none``).
+
+    ``--partner-weights`` become per-class weights from ``class_counts`` (the training set's),
+    fixed for the run, not recounted in every batch.
+    """
     ls = cfg.label_smoothing
+    pw = None
+    if cfg.mix != "none" and cfg.partner_weights not in (None, "none"):
+        if class_counts is None:
+            raise UsageError("partner-weights: expected the training set's class counts, got none")
+        pw = partner_class_weights(cfg.partner_weights, class_counts)
     try:
         if cfg.mix == "none":
             return None
         if cfg.mix == "cutmix":
-            return cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls)  # type: ignore[arg-type]
+            return cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls, partner_weights=pw)  # type: ignore[arg-type]
         if cfg.mix == "mixup":
             return cutmix.MixUp(
                 cfg.mixup_alpha,
@@ -128,10 +139,11 @@ def build_mix(
                 p=cfg.p,
                 mode=cfg.mode,  # type: ignore[arg-type]
                 label_smoothing=ls,
+                partner_weights=pw,
             )
         kids: list[cutmix.CutMix | cutmix.MixUp] = [
-            cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode),  # type: ignore[arg-type]
-            cutmix.MixUp(cfg.mixup_alpha, num_classes, p=cfg.p, mode=cfg.mode),  # type: ignore[arg-type]
+            cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode, partner_weights=pw),  # type: ignore[arg-type]
+            cutmix.MixUp(cfg.mixup_alpha, num_classes, p=cfg.p, mode=cfg.mode, partner_weights=pw),  # type: ignore[arg-type]
         ]
         return cutmix.RandomMix(kids, num_classes=num_classes, label_smoothing=ls)
     except (ValueError, TypeError) as e:
@@ -139,7 +151,7 @@ def build_mix(
 
 
 def load_splits(cfg: TrainConfig) -> Splits:
-    return load_data(
+    splits = load_data(
         cfg.data,
         image_size=cfg.image_size,
         val_fraction=cfg.val_fraction,
@@ -148,6 +160,23 @@ def load_splits(cfg: TrainConfig) -> Splits:
         limit_per_class=cfg.limit_per_class,
         use_cache=cfg.cache,
     )
+    return apply_imbalance(splits, cfg)
+
+
+def apply_imbalance(splits: Splits, cfg: TrainConfig) -> Splits:
+    """Thin the training set to the long-tail profile of ``--imbalance`` (after the validation split,
+    which stays balanced) and record the training class counts in ``splits.info``."""
+
+    if cfg.imbalance is not None and "imbalance" not in splits.info:
+        idx, _ = long_tail_indices(splits.train.y, splits.num_classes, cfg.imbalance, cfg.split_seed)
+        splits.train = splits.train.subset(idx)
+        splits.info["imbalance"] = cfg.imbalance
+        splits.info["train_size"] = len(splits.train)
+        if len(splits.train) == 0:
+            raise UsageError("imbalance: expected a non-empty long-tailed training set, got none")
+    splits.info["train_class_counts"] = class_counts(splits.train.y, splits.num_classes)
+    splits.info["val_class_counts"] = class_counts(splits.val.y, splits.num_classes)
+    return splits
 
 
 def lr_at(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
@@ -248,6 +277,7 @@ def evaluate_model(
         "top5": float(top5) / max(n, 1.0),
         "per_class": per_class,
         "count": int(n),
+        "class_count": [int(v) for v in count.tolist()],
     }
 
 
@@ -354,8 +384,10 @@ def _train(
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
-    splits = splits or load_splits(cfg)
+    splits = apply_imbalance(splits, cfg) if splits is not None else load_splits(cfg)
     num_classes = splits.num_classes
+    train_counts = list(splits.info["train_class_counts"])
+    long_tailed = cfg.imbalance is not None
     c, h, w = splits.image_shape
     if h != w:
         raise UsageError(f"data: expected square images, got {h}x{w}")
@@ -368,7 +400,9 @@ def _train(
     out = Path(cfg.out)
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, num_classes, c, h).to(device)
+    model = build_model(cfg.model, num_classes, c, h, parse_model_kwargs(cfg.model_kwargs))
+    check_model_fits(model, cfg.model, c, h)
+    model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     xf = splits.train.x.float().div_(255.0)
@@ -381,7 +415,9 @@ def _train(
         )
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    mix = build_mix(cfg, num_classes)
+    mix = build_mix(cfg, num_classes, train_counts)
+    if long_tailed or cfg.partner_weights not in (None, "none"):
+        _log(cfg, dist, f"training class counts: {train_counts}" + (f" (imbalance R = {cfg.imbalance:g})" if long_tailed else ""))
 
     n = len(splits.train)
     per_rank = math.ceil(n / dist.world)
@@ -413,7 +449,9 @@ def _train(
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        (out / "config.json").write_text(
+            json.dumps({**cfg.to_dict(), "train_class_counts": train_counts}, indent=2) + "\n"
+        )
         with open(out / "metrics.jsonl", "w") as f:  # rewritten from the checkpoint on resume
             for row in history:
                 f.write(json.dumps(row) + "\n")
@@ -468,7 +506,7 @@ def _train(
             target = extra
             if isinstance(extra, torch.Generator):
                 assert mix is not None  # batches carry a generator only when there is a mix
-                x, target = mix.apply(x, y, mix.sample(x, generator=extra))
+                x, target = mix.apply(x, y, mix.sample(x, generator=extra, labels=y))
             with _autocast(device, amp):
                 logits = net(x)
             logits = logits.float()
@@ -516,6 +554,8 @@ def _train(
             "val_top5": ev["top5"],
             "epoch_s": round(time.perf_counter() - t0, 3),
         }
+        if last_eval is not None:
+            row.update(eval_extras(ev["per_class"], ev["class_count"], train_counts, long_tailed))
         history.append(row)
         if dist.main:
             with open(out / "metrics.jsonl", "a") as f:
@@ -550,7 +590,11 @@ def _train(
             "val_loss": final["loss"],
             "per_class": final["per_class"],
             "val_count": final["count"],
+            **eval_extras(final["per_class"], final["class_count"], train_counts, long_tailed),
         },
+        "train_class_counts": train_counts,
+        "val_class_counts": final["class_count"],
+        "imbalance": cfg.imbalance,
         "classes": splits.classes,
         "data": {k: v for k, v in splits.info.items() if k != "skipped"},
         "skipped": len(splits.info.get("skipped", [])),

@@ -18,12 +18,15 @@ Example:
 
 from __future__ import annotations
 
+import ast
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from cutmix.train.errors import UsageError
 
-__all__ = ["MODELS", "build_model"]
+__all__ = ["MODELS", "build_model", "check_model_fits", "parse_model_kwargs"]
 
 
 class TutorialNet(nn.Module):
@@ -130,15 +133,89 @@ class CifarResNet(nn.Module):
 MODELS = ("tutorial", "resnet8", "resnet20", "preact_resnet18")
 
 
+def parse_model_kwargs(spec: str | None) -> dict[str, Any]:
+    """``"img_size=32,drop_path_rate=0.1"`` -> ``{"img_size": 32, "drop_path_rate": 0.1}``.
+
+    Values are Python literals (numbers, strings, booleans, None, tuples); anything else is a string.
+
+    Example:
+        >>> parse_model_kwargs("img_size=32,drop_path_rate=0.1,global_pool='avg'")
+        {'img_size': 32, 'drop_path_rate': 0.1, 'global_pool': 'avg'}
+    """
+    if spec is None or not str(spec).strip():
+        return {}
+    out: dict[str, Any] = {}
+    parts, depth, cur = [], 0, ""
+    for ch in str(spec):  # split on commas outside brackets: patch_size=(4,4) stays one value
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    for part in parts:
+        if not part.strip():  # "img_size=32," (a trailing comma)
+            continue
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            raise UsageError(
+                f"model-kwargs: expected comma-separated name=value pairs (e.g. img_size=32,drop_path_rate=0.1), got {part.strip()!r}"
+            )
+        try:
+            out[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key] = value.strip()
+    return out
+
+
+def check_model_fits(model: nn.Module, name: str, in_channels: int, image_size: int) -> None:
+    """One dry forward pass on one blank sample (eval mode, no gradients, no RNG use).
+
+    A model that cannot take ``in_channels × image_size × image_size`` images raises a
+    :class:`UsageError` that says what to change, instead of a traceback in the first batch.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        p = next(model.parameters(), None)
+        dev = p.device if p is not None else torch.device("cpu")
+        with torch.no_grad():
+            model(torch.zeros(1, in_channels, image_size, image_size, device=dev))
+    except Exception as e:  # models fail in many ways (AssertionError in timm, RuntimeError...)
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UsageError(
+            f"model: expected a model that takes {in_channels}x{image_size}x{image_size} images, "
+            f"got {name!r} failing on one ({type(e).__name__}: {msg}); pick a model for this size "
+            f"(e.g. resnet8), change --image-size, or pass timm options such as "
+            f"--model-kwargs img_size={image_size}"
+        ) from None
+    finally:
+        model.train(was_training)
+
+
 def build_model(
-    name: str, num_classes: int, in_channels: int = 3, image_size: int = 32
+    name: str,
+    num_classes: int,
+    in_channels: int = 3,
+    image_size: int = 32,
+    kwargs: dict[str, Any] | None = None,
 ) -> nn.Module:
     """A fresh model by name (see the module docstring); unknown names raise :class:`UsageError`.
+
+    ``kwargs`` go to ``timm.create_model`` (``--model-kwargs``); the built-in models take none.
 
     Example:
         >>> sum(p.numel() for p in build_model("resnet8", 10).parameters()) > 0
         True
     """
+    if kwargs and name in MODELS:
+        raise UsageError(
+            f"model-kwargs: expected none for the built-in model {name!r} (they go to timm models), "
+            f"got {', '.join(f'{k}={v!r}' for k, v in kwargs.items())}"
+        )
     if name == "tutorial":
         return TutorialNet(num_classes, in_channels, image_size)
     if name == "resnet8":
@@ -155,8 +232,20 @@ def build_model(
     except ImportError:
         timm = None  # type: ignore[assignment]
     if timm is not None and timm.is_model(timm_name):
-        return timm.create_model(
-            timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels
-        )
+        try:
+            return timm.create_model(
+                timm_name,
+                pretrained=False,
+                num_classes=num_classes,
+                in_chans=in_channels,
+                **(kwargs or {}),
+            )
+        except TypeError as e:
+            if not kwargs:
+                raise
+            raise UsageError(
+                f"model-kwargs: expected options that timm model {timm_name!r} takes, got "
+                f"{', '.join(sorted(kwargs))} ({str(e).strip().splitlines()[0][:200]})"
+            ) from None
     hint = " or any timm model name" if timm is not None else " (install timm for more)"
     raise UsageError(f"model: expected one of {', '.join(MODELS)}{hint}, got {name!r}")
