@@ -88,7 +88,7 @@ def eval_extras(
         >>> eval_extras([1.0, 0.0], [5, 5], [200, 10], True)["val_few"]
         0.0
     """
-    pc = [None if n == 0 else float(a) for a, n in zip(per_class, class_count)]
+    pc = [None if n == 0 or a is None else float(a) for a, n in zip(per_class, class_count)]
     out: dict[str, object] = {
         f"{prefix}balanced_acc": balanced_accuracy(pc, class_count),
         f"{prefix}per_class": pc,
