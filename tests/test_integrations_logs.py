@@ -28,9 +28,24 @@ def _jsonl(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def _flat_jsonl(run: Path) -> list[dict]:
+    """metrics.jsonl with per-class lists spread over ``key/i`` columns, as metrics.csv has them."""
+    rows = []
+    for row in _jsonl(run):
+        flat: dict = {}
+        for k, v in row.items():
+            if isinstance(v, list):
+                flat.update({f"{k}/{i}": x for i, x in enumerate(v)})
+            else:
+                flat[k] = v
+        rows.append(flat)
+    return rows
+
+
 def _check_csv(run: Path) -> None:
     rows = list(csv.DictReader((run / "metrics.csv").open()))
-    want = _jsonl(run)
+    want = _flat_jsonl(run)
+    assert any("/" in k for k in want[-1]), "per-class columns expected"
     assert len(rows) == len(want) and list(rows[0]) == list(want[0])
     for got, row in zip(rows, want):
         for k, v in row.items():
@@ -48,7 +63,7 @@ def _check_tensorboard(run: Path) -> None:
     acc = EventAccumulator(str(run / "tensorboard"))
     acc.Reload()
     want = _jsonl(run)
-    assert {"train_loss", "train_acc", "lr", "val_acc"} <= set(acc.Tags()["scalars"])
+    assert {"train_loss", "train_acc", "lr", "val_acc", "val_per_class/0"} <= set(acc.Tags()["scalars"])
     events = acc.Scalars("train_loss")
     assert [e.step for e in events] == [r["epoch"] for r in want]
     assert [e.value for e in events] == pytest.approx([r["train_loss"] for r in want], rel=1e-6)

@@ -56,12 +56,26 @@ def parse_log_kinds(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+def flat_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One metrics row with lists (per-class accuracy) spread over ``key/0``, ``key/1``, ... columns.
+
+    Example:
+        >>> flat_row({"epoch": 1, "val_per_class": [0.5, None]})
+        {'epoch': 1, 'val_per_class/0': 0.5, 'val_per_class/1': None}
+    """
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, (list, tuple)):
+            flat.update({f"{key}/{i}": v for i, v in enumerate(value)})
+        elif isinstance(value, dict):
+            flat[key] = json.dumps(value)
+        else:
+            flat[key] = value
+    return flat
+
+
 def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value)
-    return value
+    return "" if value is None else value
 
 
 class MetricLogs:
@@ -103,7 +117,7 @@ class MetricLogs:
                 epoch = int(row.get("epoch", len(self._tb_epochs) + 1))
                 if epoch in self._tb_epochs:
                     continue
-                for key, value in row.items():
+                for key, value in flat_row(row).items():
                     if key != "epoch" and isinstance(value, (int, float)):
                         self._tb.add_scalar(key, float(value), global_step=epoch)
                 self._tb_epochs.add(epoch)
@@ -112,13 +126,14 @@ class MetricLogs:
     def _write_csv(self, history: list[dict]) -> None:
         if "csv" not in self.kinds:
             return
+        rows = [flat_row(row) for row in history]
         columns: list[str] = []
-        for row in history:
+        for row in rows:
             columns += [k for k in row if k not in columns]
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
         w.writeheader()
-        for row in history:
+        for row in rows:
             w.writerow({k: _cell(row.get(k)) for k in columns})
         tmp = self.out / "metrics.csv.tmp"
         tmp.write_text(buf.getvalue())
