@@ -195,3 +195,23 @@ def test_public_names_import():
     for name in cutmix.__all__:
         assert hasattr(cutmix, name), name
     assert isinstance(cutmix.__version__, str)
+
+
+def test_cpu_draws_and_targets_run_single_threaded_and_restore_the_count(monkeypatch) -> None:
+    # Under load a parallel region for (N,)-sized sampling ops waits for descheduled threads.
+    mix = cutmix.CutMix(1.0, num_classes=4)
+    seen: list[int] = []
+    draw = type(mix)._draw
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return draw(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(mix), "_draw", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        mix(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

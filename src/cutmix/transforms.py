@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from cutmix.functional._images import (
     _check_images,
     _check_labels,
     _mix_labels,
+    _one_thread,
 )
 from cutmix.params import (
     ClassWeights,
@@ -121,8 +123,12 @@ class _Mix:
         # written); params drawn by the library are valid by construction.
         given = images
         images = _check_images(images, self.inplace, None)
-        params = self._draw(images, generator, labels)
-        targets = self._targets(labels, params)
+        # The draws and the targets are ops on (N,)- and (N, C)-sized tensors: on CPU a parallel
+        # region for them waits at a barrier for a descheduled thread under load (benchmarks/run.py
+        # --load), so they run single-threaded like the CPU image kernels.
+        with _one_thread() if images.device.type == "cpu" else contextlib.nullcontext():
+            params = self._draw(images, generator, labels)
+            targets = self._targets(labels, params)
         mixed = _apply(images, params, self.inplace, None, self.strategy)
         return _keep_tv_type(mixed, given), targets
 
