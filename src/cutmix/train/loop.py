@@ -29,7 +29,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +375,35 @@ def train(
             dist.stop()
 
 
+@dataclass
+class _Run:
+    """What one training run holds between epochs (built by :func:`_setup`)."""
+
+    cfg: TrainConfig
+    dist: Dist
+    device: torch.device
+    splits: Splits
+    model: nn.Module
+    net: nn.Module  # the model, or its DDP wrapper
+    opt: torch.optim.Optimizer
+    mix: Any
+    mean: Tensor
+    std: Tensor
+    amp: bool
+    channels_last: bool
+    train_counts: list[int]
+    long_tailed: bool
+    out: Path
+    n: int
+    per_rank: int
+    steps_per_epoch: int
+    start_epoch: int
+    step: int
+    history: list[dict[str, Any]]
+    logs: MetricLogs | None
+    evaluate: Callable[[], dict[str, Any]] = field(repr=False)
+
+
 def _train(
     cfg: TrainConfig,
     dist: Dist,
@@ -382,6 +413,26 @@ def _train(
     force: bool = False,
 ) -> dict[str, Any]:
     t_wall, t_cpu = time.perf_counter(), time.process_time()
+    run = _setup(cfg, dist, device, resume, splits, force)
+    stopped, last_eval = False, None
+    for epoch in range(run.start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        sums = _train_epoch(run, epoch)
+        last_eval, stopped = _end_epoch(run, epoch, sums, t0)
+        if stopped:
+            break
+    return _finish(run, last_eval, stopped, t_wall, t_cpu)
+
+
+def _setup(
+    cfg: TrainConfig,
+    dist: Dist,
+    device: torch.device,
+    resume: dict[str, Any] | None,
+    splits: Splits | None,
+    force: bool,
+) -> _Run:
+    """Data, model, optimiser, mixing, the resumed state and the run folder's files."""
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     splits = apply_imbalance(splits, cfg) if splits is not None else load_splits(cfg)
@@ -456,13 +507,6 @@ def _train(
             for row in history:
                 f.write(json.dumps(row) + "\n")
     logs = MetricLogs.open(out, cfg.log, history) if dist.main and cfg.log else None
-
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-
-    stopped = False
     evaluate = functools.partial(
         evaluate_model,
         model,
@@ -475,141 +519,183 @@ def _train(
         amp=amp,
         channels_last=channels_last,
     )
-    last_eval: dict[str, Any] | None = None
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        if mix is not None:
-            mix.enabled = epoch < cfg.mix_epochs
-        net.train()
-        order = torch.randperm(
-            n, generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "order", epoch))
-        )
-        if dist.enabled:
-            order = torch.cat([order, order[: per_rank * dist.world - n]])[dist.rank :: dist.world]
-        batches = _batches(cfg, splits.train, order, mix, epoch, dist.rank, device)
-        if tqdm is not None and dist.main and not cfg.quiet:
-            batches = tqdm(
-                batches,
-                total=steps_per_epoch,
-                desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                leave=False,
-                disable=None,
-            )
-        sums = torch.zeros(
-            3, dtype=torch.float64, device=device
-        )  # loss, correct (own label), count
-        for x, y, extra in batches:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg, steps_per_epoch)
-            x = _prepare(x, mean, std, device, channels_last)
-            y = y.to(device, non_blocking=True)
-            target = extra
-            if isinstance(extra, torch.Generator):
-                assert mix is not None  # batches carry a generator only when there is a mix
-                x, target = mix.apply(x, y, mix.sample(x, generator=extra, labels=y))
-            with _autocast(device, amp):
-                logits = net(x)
-            logits = logits.float()
-            if target is None:
-                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            else:
-                loss = cutmix.soft_target_cross_entropy(
-                    logits, target.to(device, non_blocking=True)
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            with torch.no_grad():
-                sums += torch.stack(
-                    [
-                        loss.detach().double() * len(y),
-                        (logits.argmax(1) == y).sum().double(),
-                        torch.tensor(float(len(y)), dtype=torch.float64, device=device),
-                    ]
-                )
-        sums = dist.sum(sums)
-        if not math.isfinite(float(sums[0])):
-            _diverged(cfg, out, "training loss", float(sums[0]), epoch)
-        stopping = (
-            cfg.stop_after is not None
-            and epoch + 1 - start_epoch >= cfg.stop_after
-            and epoch + 1 < cfg.epochs
-        )
-        ev: dict[str, Any] = {"loss": None, "acc": None, "top5": None}
-        last_eval = None
-        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs or stopping:
-            ev = last_eval = evaluate()
-            if not math.isfinite(ev["loss"]):
-                _diverged(cfg, out, "validation loss", ev["loss"], epoch)
-        row = {
-            "epoch": epoch + 1,
-            "lr": opt.param_groups[0]["lr"],
-            "mixing": bool(mix is not None and mix.enabled),
-            "train_loss": float(sums[0] / sums[2]),
-            "train_acc": float(sums[1] / sums[2]),
-            "samples": int(sums[2]),
-            "val_loss": ev["loss"],
-            "val_acc": ev["acc"],
-            "val_top5": ev["top5"],
-            "epoch_s": round(time.perf_counter() - t0, 3),
-        }
-        if last_eval is not None:
-            row.update(eval_extras(ev["per_class"], ev["class_count"], train_counts, long_tailed))
-        history.append(row)
-        if dist.main:
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row, allow_nan=False) + "\n")
-            if logs is not None:
-                logs.write(history)
-            save_checkpoint(
-                out / "last.pt",
-                _state(cfg, model, opt, epoch + 1, step, history, splits, mean, std),
-            )
-        val = (
-            f"  val loss {ev['loss']:.4f}  val acc {100 * ev['acc']:.2f}%"
-            if ev["acc"] is not None
-            else ""
-        )
-        _log(
-            cfg,
-            dist,
-            f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.4f}{val}  ({row['epoch_s']:.1f} s)",
-        )
-        if stopping:
-            stopped = True
-            break
+    return _Run(
+        cfg=cfg,
+        dist=dist,
+        device=device,
+        splits=splits,
+        model=model,
+        net=net,
+        opt=opt,
+        mix=mix,
+        mean=mean,
+        std=std,
+        amp=amp,
+        channels_last=channels_last,
+        train_counts=train_counts,
+        long_tailed=long_tailed,
+        out=out,
+        n=n,
+        per_rank=per_rank,
+        steps_per_epoch=steps_per_epoch,
+        start_epoch=start_epoch,
+        step=step,
+        history=history,
+        logs=logs,
+        evaluate=evaluate,
+    )
 
-    final = last_eval if last_eval is not None else evaluate()
+
+def _train_epoch(run: _Run, epoch: int) -> Tensor:
+    """One pass over this rank's share of the training set; returns (loss sum, correct, count)."""
+    cfg, dist, device, mix, opt = run.cfg, run.dist, run.device, run.mix, run.opt
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    if mix is not None:
+        mix.enabled = epoch < cfg.mix_epochs
+    run.net.train()
+    order = torch.randperm(
+        run.n, generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "order", epoch))
+    )
+    if dist.enabled:
+        order = torch.cat([order, order[: run.per_rank * dist.world - run.n]])[
+            dist.rank :: dist.world
+        ]
+    batches = _batches(cfg, run.splits.train, order, mix, epoch, dist.rank, device)
+    if tqdm is not None and dist.main and not cfg.quiet:
+        batches = tqdm(
+            batches,
+            total=run.steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=None,
+        )
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct (own label), count
+    for x, y, extra in batches:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(run.step, cfg, run.steps_per_epoch)
+        x = _prepare(x, run.mean, run.std, device, run.channels_last)
+        y = y.to(device, non_blocking=True)
+        target = extra
+        if isinstance(extra, torch.Generator):
+            assert mix is not None  # batches carry a generator only when there is a mix
+            x, target = mix.apply(x, y, mix.sample(x, generator=extra, labels=y))
+        with _autocast(device, run.amp):
+            logits = run.net(x)
+        logits = logits.float()
+        if target is None:
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        else:
+            loss = cutmix.soft_target_cross_entropy(logits, target.to(device, non_blocking=True))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run.step += 1
+        with torch.no_grad():
+            sums += torch.stack(
+                [
+                    loss.detach().double() * len(y),
+                    (logits.argmax(1) == y).sum().double(),
+                    torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+                ]
+            )
+    return dist.sum(sums)
+
+
+def _end_epoch(
+    run: _Run, epoch: int, sums: Tensor, t0: float
+) -> tuple[dict[str, Any] | None, bool]:
+    """Evaluate when due, log the row, write the checkpoint; returns (the evaluation, stopping)."""
+    cfg, dist, out = run.cfg, run.dist, run.out
+    if not math.isfinite(float(sums[0])):
+        _diverged(cfg, out, "training loss", float(sums[0]), epoch)
+    stopping = (
+        cfg.stop_after is not None
+        and epoch + 1 - run.start_epoch >= cfg.stop_after
+        and epoch + 1 < cfg.epochs
+    )
+    ev: dict[str, Any] = {"loss": None, "acc": None, "top5": None}
+    last_eval = None
+    if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs or stopping:
+        ev = last_eval = run.evaluate()
+        if not math.isfinite(ev["loss"]):
+            _diverged(cfg, out, "validation loss", ev["loss"], epoch)
+    row = {
+        "epoch": epoch + 1,
+        "lr": run.opt.param_groups[0]["lr"],
+        "mixing": bool(run.mix is not None and run.mix.enabled),
+        "train_loss": float(sums[0] / sums[2]),
+        "train_acc": float(sums[1] / sums[2]),
+        "samples": int(sums[2]),
+        "val_loss": ev["loss"],
+        "val_acc": ev["acc"],
+        "val_top5": ev["top5"],
+        "epoch_s": round(time.perf_counter() - t0, 3),
+    }
+    if last_eval is not None:
+        row.update(eval_extras(ev["per_class"], ev["class_count"], run.train_counts, run.long_tailed))
+    run.history.append(row)
+    if dist.main:
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row, allow_nan=False) + "\n")
+        if run.logs is not None:
+            run.logs.write(run.history)
+        save_checkpoint(
+            out / "last.pt",
+            _state(
+                cfg, run.model, run.opt, epoch + 1, run.step, run.history, run.splits, run.mean, run.std
+            ),
+        )
+    val = (
+        f"  val loss {ev['loss']:.4f}  val acc {100 * ev['acc']:.2f}%"
+        if ev["acc"] is not None
+        else ""
+    )
+    _log(
+        cfg,
+        dist,
+        f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {row['train_loss']:.4f}{val}  ({row['epoch_s']:.1f} s)",
+    )
+    return last_eval, stopping
+
+
+def _finish(
+    run: _Run, last_eval: dict[str, Any] | None, stopped: bool, t_wall: float, t_cpu: float
+) -> dict[str, Any]:
+    """The run's summary (``summary.json`` on rank 0), after a last evaluation if none is fresh."""
+    cfg, splits = run.cfg, run.splits
+    final = last_eval if last_eval is not None else run.evaluate()
     result = {
         "config": cfg.to_dict(),
-        "history": history,
+        "history": run.history,
         "final": {
             "val_acc": final["acc"],
             "val_top5": final["top5"],
             "val_loss": final["loss"],
             "per_class": final["per_class"],
             "val_count": final["count"],
-            **eval_extras(final["per_class"], final["class_count"], train_counts, long_tailed),
+            **eval_extras(final["per_class"], final["class_count"], run.train_counts, run.long_tailed),
         },
-        "train_class_counts": train_counts,
+        "train_class_counts": run.train_counts,
         "val_class_counts": final["class_count"],
         "imbalance": cfg.imbalance,
         "classes": splits.classes,
         "data": {k: v for k, v in splits.info.items() if k != "skipped"},
         "skipped": len(splits.info.get("skipped", [])),
-        "world_size": dist.world,
-        "device": str(device),
-        "amp": amp,
-        "channels_last": channels_last,
+        "world_size": run.dist.world,
+        "device": str(run.device),
+        "amp": run.amp,
+        "channels_last": run.channels_last,
         "completed": not stopped,
         "wall_s": round(time.perf_counter() - t_wall, 3),
         "cpu_s": round(time.process_time() - t_cpu, 3),
     }
-    if logs is not None:
-        logs.close()
-    if dist.main:
-        (out / "summary.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    if run.logs is not None:
+        run.logs.close()
+    if run.dist.main:
+        (run.out / "summary.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     return result
 
 
