@@ -447,22 +447,24 @@ def _grid() -> list[tuple[int, str, torch.Tensor, str, bool, torch.Tensor | None
         (9, "native in place", big, "native", True, None, on),
         (10, "native odd layout", _odd(small), "native", False, None, on),
         (10, "native out= in another layout", small, "native", False, torch.empty_like(cl), on),
-        (11, "auto small", small, "auto", False, None, on),
+        (11, "auto large out of place", big, "auto", False, None, on),
         (11, "auto large out=", big, "auto", False, torch.empty_like(big), on),
-        (11, "auto uint8", u8, "auto", False, None, on),
-        (12, "auto in place 32²", small, "auto", True, None, on),
-        (12, "auto in place just under 192 KiB", torch.zeros(2, 3, 127, 128), "auto", True, None, on),
-        (13, "auto in place 192 KiB", torch.zeros(2, 3, 128, 128), "auto", True, None, on),
-        (13, "auto in place 224²", big, "auto", True, None, on),
-        (13, "auto without C, 224²", big, "auto", False, None, off),
-        (13, "auto without C, f32 3x64²", torch.zeros(2, 3, 64, 64), "auto", False, None, off),
-        (13, "auto without C, uint8 3x128²", u8, "auto", False, None, off),
-        (13, "auto odd layout", _odd(small), "auto", False, None, on),
-        (14, "auto out= in another layout", small, "auto", False, torch.empty_like(cl), on),
-        (13, "auto large out= in another layout", big, "auto", False, big.contiguous(memory_format=torch.channels_last), on),
-        (14, "auto without C, 32²", small, "auto", False, None, off),
-        (14, "auto without C, f32 3x63x64", torch.zeros(2, 3, 63, 64), "auto", True, None, off),
-        (14, "auto without C, uint8 3x112²", u8_small, "auto", False, None, off),
+        (11, "auto without C, 224²", big, "auto", False, None, off),
+        (11, "auto large out= in another layout", big, "auto", False, big.contiguous(memory_format=torch.channels_last), on),
+        (11, "auto f32 3x112² (150 KiB)", torch.zeros(2, 3, 112, 112), "auto", False, None, on),
+        (12, "auto small", small, "auto", False, None, on),
+        (12, "auto uint8 3x128² (48 KiB)", u8, "auto", False, None, on),
+        (13, "auto in place 32²", small, "auto", True, None, on),
+        (13, "auto in place just under 192 KiB", torch.zeros(2, 3, 127, 128), "auto", True, None, on),
+        (14, "auto in place 192 KiB", torch.zeros(2, 3, 128, 128), "auto", True, None, on),
+        (14, "auto in place 224²", big, "auto", True, None, on),
+        (14, "auto without C, f32 3x64²", torch.zeros(2, 3, 64, 64), "auto", False, None, off),
+        (14, "auto without C, uint8 3x128²", u8, "auto", False, None, off),
+        (14, "auto odd layout", _odd(small), "auto", False, None, on),
+        (15, "auto out= in another layout", small, "auto", False, torch.empty_like(cl), on),
+        (15, "auto without C, 32²", small, "auto", False, None, off),
+        (15, "auto without C, f32 3x63x64", torch.zeros(2, 3, 63, 64), "auto", True, None, off),
+        (15, "auto without C, uint8 3x112²", u8_small, "auto", False, None, off),
     ]
     return grid
 
@@ -470,7 +472,7 @@ def _grid() -> list[tuple[int, str, torch.Tensor, str, bool, torch.Tensor | None
 @pytest.mark.parametrize("threads", [1, 2])
 def test_route_follows_its_docstring_table(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
     table = routing_table()
-    assert sorted(table) == list(range(1, len(table) + 1)) and len(table) == 14
+    assert sorted(table) == list(range(1, len(table) + 1)) and len(table) == 15
     grid = _grid()
     assert {row for row, *_ in grid} == set(table) - {2}  # row 2 (compiling) is tested below
     before = torch.get_num_threads()

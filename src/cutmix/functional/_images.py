@@ -39,7 +39,7 @@ STRATEGIES: tuple[str, ...] = ("auto", "loop", "masked", "native")
 DEPRECATED_STRATEGIES: tuple[str, ...] = ("compiled",)
 OPT_IN_STRATEGIES = DEPRECATED_STRATEGIES  # the old name, still imported by cutmix.transforms
 # What _route returns: the kernels, each bitwise equal to the others (tests/test_strategies.py).
-Kernel = Literal["c_rows", "c_paste", "loop", "select", "where"]
+Kernel = Literal["copy_paste", "c_rows", "c_paste", "loop", "select", "where"]
 
 __all__ = [
     "OPT_IN_STRATEGIES",
@@ -130,14 +130,18 @@ def _route(images: Tensor, strategy: str, inplace: bool, out: Tensor | None) -> 
     8     native          CPU, rows, out of place or ``out=``                               c_rows
     9     native          CPU, rows, in place                                               c_paste
     10    native          CPU, other layouts                                                loop
-    11    auto            CPU, C, rows, out of place or ``out=``                            c_rows
-    12    auto            CPU, C, rows, in place, sample under 192 KiB                      c_paste
-    13    auto            CPU, sample of 12,288+ elements (uint8: 43,200+), or neither W    loop
+    11    auto            CPU, out of place or ``out=``, sample of 128 KiB+                 copy_paste
+    12    auto            CPU, C, rows, out of place or ``out=``                            c_rows
+    13    auto            CPU, C, rows, in place, sample under 192 KiB                      c_paste
+    14    auto            CPU, sample of 12,288+ elements (uint8: 43,200+), or neither W    loop
                           nor C innermost
-    14    auto            CPU, otherwise                                                    select
+    15    auto            CPU, otherwise                                                    select
     ====  ==============  ================================================================  =======
 
-    The kernels (all bitwise equal): ``c_rows`` writes each output byte once with C row copies;
+    The kernels (all bitwise equal): ``copy_paste`` copies the whole batch in one op (``clone()``
+    or ``out.copy_``, with the caller's threads: a single parallel op waits at one barrier, and
+    faulting fresh pages in is what a large out-of-place call spends most of its time on), then
+    pastes each box from its partner with one thread; ``c_rows`` writes each output byte once with C row copies;
     ``c_paste`` saves the partners' box rows, then pastes them (only box bytes move); ``loop``
     copies each sample and pastes its box slice (one ``torch._foreach_copy_``; in place in
     read-before-write order); ``select`` is ``x + (x[perm] - x) · mask`` on integer views of the
@@ -180,21 +184,27 @@ def _route(images: Tensor, strategy: str, inplace: bool, out: Tensor | None) -> 
             return "loop"  # row 10
         return "c_paste" if inplace else "c_rows"  # rows 8-9
     sample_bytes = images[0].numel() * images.element_size()
+    if not inplace and sample_bytes >= _COPY_PASTE_MIN_SAMPLE_BYTES:
+        return "copy_paste"  # row 11
     if rows and _native.available():
         if not inplace:
-            return "c_rows"  # row 11
+            return "c_rows"  # row 12
         if sample_bytes < _C_PASTE_MAX_SAMPLE_BYTES:
-            return "c_paste"  # row 12
+            return "c_paste"  # row 13
     limit = _LOOP_MIN_SAMPLE_NUMEL_U8 if images.element_size() == 1 else _LOOP_MIN_SAMPLE_NUMEL
     if images[0].numel() >= limit or not _select_layout(images):
-        return "loop"  # row 13
-    return "select"  # row 14
+        return "loop"  # row 14
+    return "select"  # row 15
 
 
-# Row 12: in place, the C paste moves box bytes twice (save, paste); the loop saves one patch per
+# Row 11: out of place, a large batch is bound by the fresh pages the output faults in; one
+# parallel clone() faults them on every thread, and the box paste after it is a fraction of the
+# bytes (benchmarks/run.py --load: quiet and loaded tables in benchmarks/RESULTS.md).
+_COPY_PASTE_MIN_SAMPLE_BYTES = 128 << 10
+# Row 13: in place, the C paste moves box bytes twice (save, paste); the loop saves one patch per
 # cycle and wins from f32 3x112² (a tie there) with one thread (benchmarks/threads.py).
 _C_PASTE_MAX_SAMPLE_BYTES = 192 << 10
-# Row 13: the slice loop's ~3-5 µs of Python per sample against the select's ~2.5-3.5x copy:
+# Row 14: the slice loop's ~3-5 µs of Python per sample against the select's ~2.5-3.5x copy:
 # crossovers at f32 ~3x64² and uint8 between 3x112² and 3x128² (benchmarks/threads.py).
 _LOOP_MIN_SAMPLE_NUMEL = 12288
 _LOOP_MIN_SAMPLE_NUMEL_U8 = 43200  # 3x120²
@@ -423,6 +433,37 @@ def _inplace_order(perm: list[int], todo: list[int]) -> tuple[list[int], set[int
     return order, saved
 
 
+def _copy_paste_kernel(
+    images: Tensor, perm_t: Tensor, boxes_t: Tensor, dest: Tensor | None, inplace: bool
+) -> Tensor:
+    """The whole batch copied in one op (the caller's threads), then every box pasted (one thread).
+
+    Out of place or into ``out=`` only (:func:`_route` never sends in place here; asked anyway, the
+    in-place loop runs, since a copy-then-paste would read boxes already overwritten).
+    """
+    if inplace:
+        with _one_thread():
+            return _loop_kernel(images, perm_t, boxes_t, dest, True)
+    dest = images.clone() if dest is None else dest.copy_(images)
+    with _one_thread():
+        boxes, perm = boxes_t.tolist(), perm_t.tolist()
+        c = images.shape[1]
+        s0, *s_rest = images.stride()
+        d0, *d_rest = dest.stride()
+        s_off, d_off = images.storage_offset(), dest.storage_offset()
+        dsts: list[Tensor] = []
+        srcs: list[Tensor] = []
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            j = perm[i]
+            if x2 > x1 and y2 > y1 and j != i:
+                size = (c, y2 - y1, x2 - x1)
+                dsts.append(dest.as_strided(size, d_rest, d_off + i * d0 + y1 * d_rest[1] + x1 * d_rest[2]))
+                srcs.append(images.as_strided(size, s_rest, s_off + j * s0 + y1 * s_rest[1] + x1 * s_rest[2]))
+        if dsts:
+            torch._foreach_copy_(dsts, srcs)
+    return dest
+
+
 def _loop_kernel(
     images: Tensor, perm_t: Tensor, boxes_t: Tensor, dest: Tensor | None, inplace: bool
 ) -> Tensor:
@@ -498,6 +539,7 @@ def _c_kernel(
 
 
 _KERNELS: dict[str, Callable[[Tensor, Tensor, Tensor, Tensor | None, bool], Tensor]] = {
+    "copy_paste": _copy_paste_kernel,
     "c_rows": _c_kernel,
     "c_paste": _c_kernel,
     "loop": _loop_kernel,
@@ -551,7 +593,7 @@ def _cut(
     boxes = params.boxes
     assert boxes is not None
     kernel = _KERNELS[_route(images, strategy, inplace, out)]
-    if kernel is _where_kernel:
+    if kernel is _where_kernel or kernel is _copy_paste_kernel:  # they manage their own threads
         return kernel(images, params.perm, boxes, out, inplace)
     with _one_thread():
         return kernel(images, params.perm, boxes, out, inplace)
