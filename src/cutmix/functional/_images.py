@@ -130,7 +130,7 @@ def _route(images: Tensor, strategy: str, inplace: bool, out: Tensor | None) -> 
     8     native          CPU, rows, out of place or ``out=``                               c_rows
     9     native          CPU, rows, in place                                               c_paste
     10    native          CPU, other layouts                                                loop
-    11    auto            CPU, out of place or ``out=``, sample of 128 KiB+                 copy_paste
+    11    auto            CPU, out of place or ``out=``, sample of 256 KiB+                 copy_paste
     12    auto            CPU, C, rows, out of place or ``out=``                            c_rows
     13    auto            CPU, C, rows, in place, sample under 192 KiB                      c_paste
     14    auto            CPU, sample of 12,288+ elements (uint8: 43,200+), or neither W    loop
@@ -199,8 +199,9 @@ def _route(images: Tensor, strategy: str, inplace: bool, out: Tensor | None) -> 
 
 # Row 11: out of place, a large batch is bound by the fresh pages the output faults in; one
 # parallel clone() faults them on every thread, and the box paste after it is a fraction of the
-# bytes (benchmarks/run.py --load: quiet and loaded tables in benchmarks/RESULTS.md).
-_COPY_PASTE_MIN_SAMPLE_BYTES = 128 << 10
+# bytes (benchmarks/run.py --load: quiet and loaded tables in benchmarks/RESULTS.md). At uint8
+# 3x224² (147 KiB a sample) the single-threaded C kernel was still faster, loaded and quiet.
+_COPY_PASTE_MIN_SAMPLE_BYTES = 256 << 10
 # Row 13: in place, the C paste moves box bytes twice (save, paste); the loop saves one patch per
 # cycle and wins from f32 3x112² (a tie there) with one thread (benchmarks/threads.py).
 _C_PASTE_MAX_SAMPLE_BYTES = 192 << 10
