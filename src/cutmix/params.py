@@ -163,7 +163,7 @@ class MixParams:
             V.fail(
                 "params.perm", f"partner indices in [0, {n})", f"{int(self.perm[i])} for sample {i}"
             )
-        flo, fhi = (float(v) for v in torch.aminmax(self.lam))
+        flo, fhi = (float(v) for v in torch.aminmax(self.lam.detach()))
         if not (flo >= 0 and fhi <= 1):  # NaN fails too
             i = int((~((self.lam >= 0) & (self.lam <= 1))).nonzero()[0])
             V.fail("params.lam", "finite values in [0, 1]", f"{float(self.lam[i])} for sample {i}")

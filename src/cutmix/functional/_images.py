@@ -634,9 +634,13 @@ def _mix(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -
     keep = params.lam.view(-1, 1, 1, 1) == 1
     mixed = mixed.to(images.dtype)
     dest = images if inplace else out
+    if mixed.requires_grad and torch.is_grad_enabled():
+        # where(out=) refuses autograd: compute, then copy into the target (copy_ is recorded).
+        done = torch.where(keep, images, mixed)
+        if dest is None:
+            return done.contiguous(memory_format=_memory_format(images))
+        return dest.copy_(done)
     if dest is None:
-        if images.requires_grad and torch.is_grad_enabled():
-            return torch.where(keep, images, mixed).contiguous(memory_format=_memory_format(images))
         dest = torch.empty_like(images)
     return torch.where(keep, images, mixed, out=dest)
 
@@ -679,8 +683,15 @@ def _apply(
         return _cut(images, params, inplace, out, strategy)
     blended = _mix(images, params, False, None)
     cut = _cut(images, params, False, None, strategy)
+    flags = params.blend.view(-1, 1, 1, 1)
+    if (blended.requires_grad or cut.requires_grad) and torch.is_grad_enabled():
+        # where(out=) refuses autograd (feature-level mixing): compute, then copy.
+        done = torch.where(flags, blended, cut)
+        if not inplace and out is None:
+            return done.contiguous(memory_format=_memory_format(images))
+        return (images if inplace else out).copy_(done)  # type: ignore[union-attr]
     dest = images if inplace else (torch.empty_like(images) if out is None else out)
-    return torch.where(params.blend.view(-1, 1, 1, 1), blended, cut, out=dest)
+    return torch.where(flags, blended, cut, out=dest)
 
 
 def one_hot(labels: Tensor, num_classes: int, *, label_smoothing: float = 0.0) -> Tensor:

@@ -1,0 +1,96 @@
+"""Findings of a hostile review of the library (not the CLI): each test is an input a careless user
+passes that used to crash with a raw torch error, give a wrong result or change the input.
+
+Each must now give a ``ValueError`` / ``TypeError`` naming the argument, or the right result.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import cutmix
+from cutmix import CutMix, MixParams, MixUp, RandomMix
+from cutmix.functional import apply_images, mix_images
+
+PERM = torch.tensor([1, 2, 3, 0])
+LAM = torch.tensor([0.75, 0.5, 1.0, 0.9])
+BOXES = torch.tensor([[0, 0, 4, 4], [2, 2, 6, 8], [0, 0, 0, 0], [1, 1, 3, 3]])
+BLEND = torch.tensor([True, False, True, False])
+
+
+def _grad_input() -> tuple[torch.Tensor, torch.Tensor]:
+    """A leaf and a non-leaf float64 batch from it that needs grad (features inside a model)."""
+    leaf = torch.rand(4, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    return leaf, leaf * 1
+
+
+def _reference_mix(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    lam = lam.to(x.dtype).view(-1, 1, 1, 1)
+    return torch.where(lam == 1, x, x * lam + x[PERM] * (1 - lam))
+
+
+def _reference_cut(x: torch.Tensor) -> torch.Tensor:
+    mask = cutmix.functional.box_mask(BOXES, (8, 8))
+    return torch.where(mask, x[PERM], x)
+
+
+# -- autograd through out= / inplace / per-sample blend --------------------------------------
+# Before: mix_images(x, p, out=buf) and inplace=True, apply_images with a blend flag (RandomMix
+# choose="sample"), MixUp(inplace=True) on a tensor that needs grad, and params whose lam needs
+# grad all raised PyTorch's "where(): functions with out=... arguments don't support automatic
+# differentiation" (cut_images handled the same inputs).
+
+
+@pytest.mark.parametrize("how", ["out", "inplace", "new"])
+def test_mix_images_with_grad_into_out_or_in_place(how: str) -> None:
+    leaf, x = _grad_input()
+    p = MixParams(PERM, LAM, None, None)
+    expected = _reference_mix(leaf, LAM)
+    kwargs = {"out": torch.empty_like(x)} if how == "out" else {"inplace": how == "inplace"}
+    got = mix_images(x, p, **kwargs)  # type: ignore[arg-type]
+    assert torch.equal(got, expected)
+    if how == "inplace":
+        assert got is x
+    g = torch.rand_like(x)
+    (gx,) = torch.autograd.grad(got, leaf, g)
+    (ex,) = torch.autograd.grad(expected, leaf, g)
+    assert torch.allclose(gx, ex)
+
+
+@pytest.mark.parametrize("how", ["out", "inplace", "new"])
+def test_apply_images_with_blend_flags_and_grad(how: str) -> None:
+    leaf, x = _grad_input()
+    p = MixParams(PERM, LAM, BOXES, (8, 8), blend=BLEND)
+    expected = torch.where(
+        BLEND.view(-1, 1, 1, 1), _reference_mix(leaf, LAM), _reference_cut(leaf)
+    )
+    kwargs = {"out": torch.empty_like(x)} if how == "out" else {"inplace": how == "inplace"}
+    got = apply_images(x, p, **kwargs)  # type: ignore[arg-type]
+    assert torch.equal(got, expected)
+    g = torch.rand_like(x)
+    (gx,) = torch.autograd.grad(got, leaf, g)
+    (ex,) = torch.autograd.grad(expected, leaf, g)
+    assert torch.allclose(gx, ex)
+
+
+def test_per_sample_random_mix_and_in_place_mixup_with_grad() -> None:
+    _, x = _grad_input()
+    gen = torch.Generator().manual_seed(0)
+    mixed, _ = RandomMix([CutMix(), MixUp()], num_classes=4, choose="sample")(
+        x, torch.arange(4), gen
+    )
+    assert mixed.requires_grad
+    mixed.sum().backward()
+    _, y = _grad_input()
+    out, _ = MixUp(num_classes=4, inplace=True)(y, torch.arange(4), gen)
+    assert out is y and out.requires_grad
+
+
+def test_lam_that_needs_grad_blends_with_grad() -> None:
+    x = torch.rand(4, 3, 8, 8)
+    lam = LAM.clone().requires_grad_()
+    got = mix_images(x, MixParams(PERM, lam, None, None))
+    (g,) = torch.autograd.grad(got.sum(), lam)
+    expected = (x - x[PERM]).sum((1, 2, 3)) * (LAM != 1)
+    assert torch.allclose(g, expected, rtol=1e-4, atol=1e-4)
