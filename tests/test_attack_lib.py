@@ -94,3 +94,19 @@ def test_lam_that_needs_grad_blends_with_grad() -> None:
     (g,) = torch.autograd.grad(got.sum(), lam)
     expected = (x - x[PERM]).sum((1, 2, 3)) * (LAM != 1)
     assert torch.allclose(g, expected, rtol=1e-4, atol=1e-4)
+
+
+# -- RandomMix weights ------------------------------------------------------------------------
+# Before: p=[inf, 1] and p=[1e308, 1e308] (a sum that overflows) were accepted, then every call
+# raised torch.multinomial's RuntimeError.
+
+
+@pytest.mark.parametrize("p", [[float("inf"), 1.0], [1e308, 1e308], [float("-inf"), 1.0]])
+def test_random_mix_refuses_infinite_weights(p: list[float]) -> None:
+    with pytest.raises(ValueError, match="^p: expected 2 non-negative weights"):
+        RandomMix([CutMix(), MixUp()], p=p, num_classes=4)
+
+
+def test_random_mix_accepts_large_finite_weights() -> None:
+    mix = RandomMix([CutMix(), MixUp()], p=[1e300, 3e300], num_classes=4)
+    assert mix.p == [0.25, 0.75]

@@ -407,10 +407,12 @@ class RandomMix(_Mix):
         if (
             len(weights) != len(self.transforms)
             or any(
-                isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0
+                isinstance(w, bool)
+                or not isinstance(w, (int, float))
+                or not 0 <= w < float("inf")
                 for w in weights
             )
-            or sum(weights) <= 0
+            or not 0 < sum(weights) < float("inf")  # an overflowing sum normalises to zeros
         ):
             V.fail(
                 "p",
