@@ -103,10 +103,31 @@ def test_lam_that_needs_grad_blends_with_grad() -> None:
 
 @pytest.mark.parametrize("p", [[float("inf"), 1.0], [1e308, 1e308], [float("-inf"), 1.0]])
 def test_random_mix_refuses_infinite_weights(p: list[float]) -> None:
-    with pytest.raises(ValueError, match="^p: expected 2 non-negative weights"):
+    with pytest.raises(ValueError, match=r"^p: expected 2 non-negative weights"):
         RandomMix([CutMix(), MixUp()], p=p, num_classes=4)
 
 
 def test_random_mix_accepts_large_finite_weights() -> None:
     mix = RandomMix([CutMix(), MixUp()], p=[1e300, 3e300], num_classes=4)
     assert mix.p == [0.25, 0.75]
+
+
+# -- what a transform call names --------------------------------------------------------------
+# Before: an (N, C, 0, W) batch was refused as "params.size: expected positive H and W" and CPU
+# labels with meta (or CUDA) images as "params: expected params on cpu (where the labels are)":
+# params the caller never gave.
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 0, 8), (4, 3, 8, 0)])
+@pytest.mark.parametrize("make", [CutMix, MixUp])
+def test_transform_names_images_for_an_empty_image(make: type, shape: tuple[int, ...]) -> None:
+    mix = make(num_classes=4)
+    with pytest.raises(ValueError, match=r"^images: expected H and W of at least 1 pixel"):
+        mix(torch.rand(shape), torch.arange(4))
+    with pytest.raises(ValueError, match=r"^images: expected H and W of at least 1 pixel"):
+        mix.sample(torch.rand(shape))
+
+
+def test_transform_names_labels_on_another_device() -> None:
+    with pytest.raises(ValueError, match=r"^labels: expected labels on meta \(where the images"):
+        CutMix(num_classes=4)(torch.rand(4, 3, 8, 8, device="meta"), torch.arange(4))

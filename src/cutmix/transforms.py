@@ -59,6 +59,13 @@ def _keep_tv_type(mixed: Tensor, like: Tensor) -> Tensor:
     return tv_tensors.wrap(mixed, like=like)
 
 
+def _check_drawable(images: Tensor) -> None:
+    """Params are drawn for ``(H, W)``: an empty image is refused here, naming ``images`` (the
+    sampler would name a ``params.size`` the caller never gave)."""
+    if images.shape[-2] < 1 or images.shape[-1] < 1:
+        V.fail("images", "H and W of at least 1 pixel", V.describe(images))
+
+
 class _Mix:
     """Shared behaviour: label handling, the on/off switch, ``apply`` and ``__call__``."""
 
@@ -88,7 +95,7 @@ class _Mix:
 
         ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
         """
-        V.check_images(images)
+        _check_drawable(V.check_images(images))
         return self._draw(images, generator, labels)
 
     def _draw(
@@ -123,6 +130,9 @@ class _Mix:
         # written); params drawn by the library are valid by construction.
         given = images
         images = _check_images(images, self.inplace, None)
+        _check_drawable(images)
+        if isinstance(labels, Tensor) and labels.device != images.device:
+            V.fail("labels", f"labels on {images.device} (where the images are)", labels.device)
         # The draws and the targets are ops on (N,)- and (N, C)-sized tensors: on CPU a parallel
         # region for them waits at a barrier for a descheduled thread under load (benchmarks/run.py
         # --load), so they run single-threaded like the CPU image kernels.
