@@ -131,3 +131,40 @@ def test_transform_names_images_for_an_empty_image(make: type, shape: tuple[int,
 def test_transform_names_labels_on_another_device() -> None:
     with pytest.raises(ValueError, match=r"^labels: expected labels on meta \(where the images"):
         CutMix(num_classes=4)(torch.rand(4, 3, 8, 8, device="meta"), torch.arange(4))
+
+
+# -- torch.compile of a whole transform call -----------------------------------------------------
+# Before: CutMix()(x, y) under torch.compile(fullgraph=True) raised "torch.* op returned
+# non-Tensor": _one_thread's torch.get_num_threads() does not trace.
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CutMix(num_classes=4),
+        lambda: MixUp(num_classes=4),
+        lambda: RandomMix([CutMix(), MixUp()], num_classes=4, choose="sample"),
+    ],
+)
+def test_a_transform_call_is_captured_whole_and_equals_eager(make) -> None:  # type: ignore[no-untyped-def]
+    mix = make()
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    step = torch.compile(lambda t, lab: mix(t, lab), fullgraph=True, backend="eager", dynamic=False)
+    torch.manual_seed(0)
+    got = step(x, y)
+    torch.manual_seed(0)
+    expected = mix(x, y)
+    assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+# -- mix_labels(out=) ---------------------------------------------------------------------------
+# Before: an expanded (stride 0) out= buffer raised PyTorch's "more than one element of the
+# written-to tensor refers to a single memory location".
+
+
+def test_mix_labels_refuses_an_expanded_out() -> None:
+    p = MixParams(PERM, LAM, None, None)
+    out = torch.zeros(1, 4).expand(4, 4)
+    with pytest.raises(ValueError, match=r"^out: expected a tensor whose elements do not share"):
+        cutmix.functional.mix_labels(torch.arange(4), p, 4, out=out)
+    assert torch.equal(out, torch.zeros(4, 4))

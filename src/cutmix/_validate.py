@@ -197,6 +197,7 @@ def check_targets_out(out: Any, batch_size: int, num_classes: int, device: torch
             f"a float32 tensor of shape ({batch_size}, {num_classes}) on {device}",
             describe(out),
         )
+    _check_writable(out, "out", "out=")
 
 
 def check_class_range(labels: Tensor, num_classes: int, name: str = "labels") -> None:

@@ -233,6 +233,9 @@ def _one_thread() -> Iterator[None]:
     ~2 µs. The setting is the calling thread's (OpenMP); a Python thread that starts its first
     PyTorch op inside another thread's block may inherit one thread.
     """
+    if torch.compiler.is_compiling():  # get/set_num_threads do not trace (a graph break)
+        yield
+        return
     n = torch.get_num_threads()
     if n == 1:
         yield
