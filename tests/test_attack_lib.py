@@ -138,6 +138,8 @@ def test_transform_names_labels_on_another_device() -> None:
 # non-Tensor": _one_thread's torch.get_num_threads() does not trace.
 
 
+@pytest.mark.slow  # dynamo's first compilation takes a few seconds
+@pytest.mark.filterwarnings("ignore::UserWarning")  # dynamo on the lru_cache of _cpu_consts
 @pytest.mark.parametrize(
     "make",
     [
