@@ -170,3 +170,63 @@ def test_mix_labels_refuses_an_expanded_out() -> None:
     with pytest.raises(ValueError, match=r"^out: expected a tensor whose elements do not share"):
         cutmix.functional.mix_labels(torch.arange(4), p, 4, out=out)
     assert torch.equal(out, torch.zeros(4, 4))
+
+
+# -- integrations -----------------------------------------------------------------------------
+
+
+def test_torchvision_partner_weights_get_the_labels() -> None:
+    # Before: the v2 transforms accepted partner_weights but never passed the labels to the
+    # sampler, so every call raised "labels: expected the batch's labels ..., got None".
+    ctv = pytest.importorskip("cutmix.integrations.torchvision")
+    labels = torch.tensor([0, 0, 0, 1])
+    for make in (ctv.CutMix, ctv.MixUp):
+        mix = make(num_classes=2, partner_weights="inverse_frequency")
+        _, t = mix(torch.rand(4, 3, 8, 8), labels)
+        assert t.shape == (4, 2) and torch.allclose(t.sum(1), torch.ones(4))
+        perm = mix.last_params.perm
+        assert bool((perm != torch.arange(4)).all())  # weighted partners are never the sample
+
+
+def test_torchvision_transform_called_with_nothing() -> None:
+    # Before: IndexError: tuple index out of range.
+    ctv = pytest.importorskip("cutmix.integrations.torchvision")
+    with pytest.raises(TypeError, match=r"^inputs: expected a batch"):
+        ctv.CutMix(num_classes=4)()
+
+
+@pytest.mark.parametrize(
+    ("x", "target", "kind", "match"),
+    [
+        # Before: numpy's "ValueError: high <= 0" from the box draw.
+        (torch.rand(4, 3, 0, 8), torch.arange(4), ValueError, r"^x: expected H and W"),
+        (torch.rand(4, 3, 8, 0), torch.arange(4), ValueError, r"^x: expected H and W"),
+        # Before: IndexError: tuple index out of range.
+        (torch.rand(4, 3, 8, 8), torch.tensor(1), ValueError, r"^target: expected one row"),
+        (torch.rand(4, 3, 8, 8), torch.tensor([0, -1, 2, 3]), ValueError, r"^target: .*class id -1"),
+    ],
+)
+def test_timm_mixup_bad_inputs_name_the_argument(
+    x: torch.Tensor, target: torch.Tensor, kind: type, match: str
+) -> None:
+    ctimm = pytest.importorskip("cutmix.integrations.timm")
+    mix = ctimm.Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=4, inplace=True)
+    before = x.clone()
+    with pytest.raises(kind, match=match):
+        mix(x, target)
+    assert torch.equal(x, before)
+
+
+def test_timm_mixup_on_meta_propagates_shapes() -> None:
+    # Before: the class-range check read the ids back to the host: "Tensor.item() cannot be called
+    # on meta tensors" (and a host sync per call on CUDA); now an asynchronous device assert.
+    ctimm = pytest.importorskip("cutmix.integrations.timm")
+    mix = ctimm.Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=4)
+    x, t = mix(torch.rand(4, 3, 8, 8, device="meta"), torch.arange(4, device="meta"))
+    assert x.shape == (4, 3, 8, 8) and t.shape == (4, 4) and t.device.type == "meta"
+
+
+def test_mix_collate_of_no_samples_names_samples() -> None:
+    # Before: default_collate's IndexError: list index out of range.
+    with pytest.raises(ValueError, match=r"^samples: expected at least one sample"):
+        cutmix.MixCollate(CutMix(num_classes=4))([])
