@@ -11,7 +11,7 @@ import torch
 
 import cutmix
 from cutmix import CutMix, MixParams, MixUp, RandomMix
-from cutmix.functional import apply_images, mix_images
+from cutmix.functional import apply_images, cut_images, mix_images
 
 PERM = torch.tensor([1, 2, 3, 0])
 LAM = torch.tensor([0.75, 0.5, 1.0, 0.9])
@@ -230,3 +230,85 @@ def test_mix_collate_of_no_samples_names_samples() -> None:
     # Before: default_collate's IndexError: list index out of range.
     with pytest.raises(ValueError, match=r"^samples: expected at least one sample"):
         cutmix.MixCollate(CutMix(num_classes=4))([])
+
+
+# -- out= buffers that autograd knows ---------------------------------------------------------
+# Before: an out= leaf with requires_grad=True raised "Output 3 of Unbind is a view and is being
+# modified inplace" (auto, loop, native), was written with a graph (masked) or raised "where():
+# functions with out=... arguments don't support automatic differentiation" (mix_images); an
+# out= buffer with grad history (written by a differentiable call the step before, then reused)
+# raised the same errors when the next batch did not need grad.
+
+
+@pytest.mark.parametrize("strategy", ["auto", "loop", "masked", "native"])
+def test_out_leaf_that_requires_grad_is_refused(strategy: str) -> None:
+    x = torch.rand(4, 3, 8, 8)
+    out = torch.zeros_like(x, requires_grad=True)
+    match = r"^out: expected a buffer that is not a leaf requiring grad"
+    with pytest.raises(ValueError, match=match):
+        cut_images(x, MixParams(PERM, LAM, BOXES, (8, 8)), out=out, strategy=strategy)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=match):
+        mix_images(x, MixParams(PERM, LAM, None, None), out=out)
+    with pytest.raises(ValueError, match=match):
+        cutmix.functional.mix_labels(
+            torch.arange(4), MixParams(PERM, LAM, None, None), 4, out=torch.zeros(4, 4, requires_grad=True)
+        )
+    assert not out.detach().any()
+
+
+@pytest.mark.parametrize("strategy", ["auto", "loop", "masked", "native"])
+def test_out_with_grad_history_is_reused_for_a_batch_without_grad(strategy: str) -> None:
+    _, feats = _grad_input()
+    cut = MixParams(PERM, LAM, BOXES, (8, 8))
+    out = torch.empty_like(feats)
+    cut_images(feats, cut, out=out, strategy=strategy)  # type: ignore[arg-type]
+    assert out.requires_grad and not out.is_leaf
+    x = torch.rand(4, 3, 8, 8, dtype=torch.float64)
+    assert torch.equal(cut_images(x, cut, out=out, strategy=strategy), _reference_cut(x))  # type: ignore[arg-type]
+    assert torch.equal(mix_images(x, MixParams(PERM, LAM, None, None), out=out), _reference_mix(x, LAM))
+    blend = MixParams(PERM, LAM, BOXES, (8, 8), blend=BLEND)
+    expected = torch.where(BLEND.view(-1, 1, 1, 1), _reference_mix(x, LAM), _reference_cut(x))
+    assert torch.equal(apply_images(x, blend, out=out), expected)
+    targets = torch.empty(4, 4)
+    lam = LAM.clone().requires_grad_()
+    cutmix.functional.mix_labels(torch.arange(4), MixParams(PERM, lam, None, None), 4, out=targets)
+    assert targets.requires_grad
+    plain = cutmix.functional.mix_labels(torch.arange(4), MixParams(PERM, LAM, None, None), 4)
+    got = cutmix.functional.mix_labels(
+        torch.arange(4), MixParams(PERM, LAM, None, None), 4, out=targets
+    )
+    assert torch.equal(got, plain)
+
+
+# -- λ = 0 ------------------------------------------------------------------------------------
+# Before: a sample with λ = 0 got 0 · own + 1 · partner, so an inf or NaN in its own pixels
+# leaked in as NaN (the λ = 1 case was already exact). The symmetric Beta makes λ = 0 as common
+# as λ = 1 at tiny α: MixUp(alpha=1e-4) drew λ = 0 for ~half the samples.
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64])
+def test_mixup_lambda_zero_is_the_partner_bitwise(dtype: torch.dtype) -> None:
+    x = torch.rand(4, 3, 8, 8).to(dtype)
+    x[0, 0, 0, 0], x[0, 1, 0, 0], x[1, 0, 0, 0] = float("inf"), float("nan"), -0.0
+    lam = torch.tensor([0.0, 0.5, 1.0, 0.0])
+    perm = torch.tensor([1, 0, 3, 2])
+    got = mix_images(x, MixParams(perm, lam, None, None))
+    bits = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
+    assert torch.equal(got[0].view(bits), x[1].view(bits))
+    assert torch.equal(got[3].view(bits), x[2].view(bits))
+    assert torch.equal(got[2].view(bits), x[2].view(bits))
+    assert not got[0].isnan().any()
+
+
+def test_mixup_at_tiny_alpha_with_inf_pixels_has_no_nan() -> None:
+    x = torch.rand(64, 3, 4, 4)
+    x[::2, 0, 0, 0] = float("inf")
+    mixed, _ = MixUp(alpha=1e-4, num_classes=4)(x, torch.arange(64) % 4, torch.Generator().manual_seed(0))
+    assert not mixed.isnan().any()
+
+
+@pytest.mark.parametrize(("device", "kind"), [("nonsense", ValueError), (3.5, TypeError)])
+def test_a_bad_device_names_device(device: object, kind: type) -> None:
+    # Before: torch.device's RuntimeError "Expected one of cpu, cuda, ... device type".
+    with pytest.raises(kind, match=r"^device: expected a torch.device"):
+        cutmix.sample_cutmix(4, (8, 8), device=device)  # type: ignore[arg-type]

@@ -246,7 +246,12 @@ def _resolve_device(
     if device is None:
         V.check_generator(generator)
         return generator.device if generator is not None else torch.device("cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:  # "nonsense", 3.5, ...: torch's RuntimeError
+        V.fail("device", "a torch.device or a device string like 'cpu'", V.describe(device),
+               kind=TypeError if not isinstance(device, str) else ValueError)  # fmt: skip
+        raise AssertionError from err  # unreachable: fail() raises
     V.check_generator_device(generator, device)
     return device
 

@@ -104,6 +104,12 @@ def _warn_channels_last_shape(images: Tensor) -> None:
         )
 
 
+def _grad_out(out: Tensor | None) -> bool:
+    """An ``out=`` buffer with grad history (written by a differentiable call before): the kernels'
+    raw and ``out=`` writes are not recorded, so the result is computed, then copied in."""
+    return out is not None and out.requires_grad and torch.is_grad_enabled()
+
+
 def _needs_grad(images: Tensor) -> bool:
     """Autograd must see the result (feature-level mixing): no ``out=`` writes, no slice loop."""
     return images.requires_grad and torch.is_grad_enabled()
@@ -593,6 +599,8 @@ def _cut(
     images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
 ) -> Tensor:
     """:func:`cut_images` after its checks."""
+    if _grad_out(out):
+        return out.copy_(_cut(images, params, False, None, strategy))  # type: ignore[union-attr]
     boxes = params.boxes
     assert boxes is not None
     kernel = _KERNELS[_route(images, strategy, inplace, out)]
@@ -623,6 +631,8 @@ def mix_images(
 
 def _mix(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -> Tensor:
     """:func:`mix_images` after its checks."""
+    if _grad_out(out):
+        return out.copy_(_mix(images, params, False, None))  # type: ignore[union-attr]
     lam = params.lam.view(-1, 1, 1, 1)
     src = images.index_select(0, params.perm)
     if images.dtype in (torch.float32, torch.float64):
@@ -636,6 +646,11 @@ def _mix(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -
     # would let an inf or NaN in its partner leak in through 0 · inf.
     keep = params.lam.view(-1, 1, 1, 1) == 1
     mixed = mixed.to(images.dtype)
+    # λ = 0 is the partner, bitwise: 0 · inf (or NaN) in the own sample would leak NaN in. At tiny
+    # α the symmetric Beta gives λ = 0 as often as 1. On CPU only when one occurs (no sync there).
+    zero = params.lam.view(-1, 1, 1, 1) == 0
+    if images.device.type != "cpu" or torch.compiler.is_compiling() or bool(zero.any()):
+        mixed = torch.where(zero, src, mixed)
     dest = images if inplace else out
     if mixed.requires_grad and torch.is_grad_enabled():
         # where(out=) refuses autograd: compute, then copy into the target (copy_ is recorded).
@@ -680,6 +695,8 @@ def _apply(
     images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
 ) -> Tensor:
     """:func:`apply_images` after :func:`_check_call`."""
+    if _grad_out(out):
+        return out.copy_(_apply(images, params, False, None, strategy))  # type: ignore[union-attr]
     if params.boxes is None:
         return _mix(images, params, inplace, out)
     if params.blend is None:
@@ -747,6 +764,9 @@ def mix_labels(
     params._check_values()
     if out is not None:
         V.check_targets_out(out, params.perm.shape[0], classes, labels.device)
+        if _grad_out(out):  # grad history (see _grad_out): computed, then copied in
+            done = _mix_labels(labels, params, classes, label_smoothing, None, bool(multi_label))
+            return out.copy_(done)
     return _mix_labels(labels, params, classes, label_smoothing, out, bool(multi_label))
 
 
