@@ -312,3 +312,42 @@ def test_a_bad_device_names_device(device: object, kind: type) -> None:
     # Before: torch.device's RuntimeError "Expected one of cpu, cuda, ... device type".
     with pytest.raises(kind, match=r"^device: expected a torch.device"):
         cutmix.sample_cutmix(4, (8, 8), device=device)  # type: ignore[arg-type]
+
+
+# -- concurrent calls ---------------------------------------------------------------------------
+
+
+def test_concurrent_calls_from_python_threads_are_right_and_restore_the_thread_count() -> None:
+    # Each call runs its CPU kernels with one intra-op thread (_one_thread) and restores the
+    # caller's count; the copy_paste kernel clones outside that block. Four Python threads at
+    # once must all get the reference and leave the main thread's setting as it was.
+    import threading
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        big = torch.rand(4, 3, 224, 224)  # 588 KiB a sample: "auto" takes copy_paste
+        params = MixParams(PERM, LAM, BOXES * 20, (224, 224))
+        mask = cutmix.functional.box_mask(BOXES * 20, (224, 224))
+        expected = torch.where(mask, big[PERM], big)
+        errors: list[str] = []
+
+        def work() -> None:
+            try:
+                for _ in range(3):
+                    for strategy in ("auto", "loop", "masked", "native"):
+                        got = cut_images(big, params, strategy=strategy)  # type: ignore[arg-type]
+                        assert torch.equal(got, expected), strategy
+                    CutMix(num_classes=4)(big, torch.arange(4))
+            except Exception as exc:
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

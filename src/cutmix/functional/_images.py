@@ -616,7 +616,7 @@ def mix_images(
     """Blend ``λ · images + (1 - λ) · images[perm]`` per sample (MixUp).
 
     Low-precision floats blend in float32 and round once; uint8 rounds to nearest and stays uint8.
-    A sample with ``λ = 1`` comes back bitwise unchanged.
+    A sample with ``λ = 1`` comes back bitwise unchanged, one with ``λ = 0`` as its partner.
 
     Example:
         >>> x = torch.tensor([0.0, 4.0]).view(2, 1, 1, 1)
