@@ -351,3 +351,25 @@ def test_concurrent_calls_from_python_threads_are_right_and_restore_the_thread_c
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_apply_keeps_the_tv_tensor_type_like_call() -> None:
+    # Before: CutMix()(Image) returned an Image but CutMix().apply(Image, ...) a plain Tensor.
+    tv_tensors = pytest.importorskip("torchvision.tv_tensors")
+    images = tv_tensors.Image(torch.rand(4, 3, 8, 8))
+    for mix, params in (
+        (CutMix(num_classes=4), MixParams(PERM, LAM, BOXES, (8, 8))),
+        (MixUp(num_classes=4), MixParams(PERM, LAM, None, None)),
+    ):
+        mixed, _ = mix.apply(images, torch.arange(4), params)
+        assert type(mixed) is tv_tensors.Image
+        expected = mix(images, torch.arange(4))[0]
+        assert type(expected) is tv_tensors.Image
+
+
+def test_lightning_batch_without_an_image_tensor_names_the_entry() -> None:
+    # Before: AttributeError: 'list' object has no attribute 'device'.
+    lightning = pytest.importorskip("cutmix.integrations.lightning")
+    cb = lightning.MixCallback(CutMix(num_classes=4))
+    with pytest.raises(TypeError, match=r"^batch\[0\]: expected an image tensor"):
+        cb.mix_batch(([torch.rand(3, 8, 8)] * 4, torch.arange(4)))

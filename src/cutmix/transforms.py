@@ -112,12 +112,16 @@ class _Mix:
     def apply(self, images: Tensor, labels: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
         """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``.
 
+        A torchvision ``tv_tensors.Image`` comes back as an ``Image``, as from ``__call__``.
+
         The targets come first: labels (class range included) are checked before any image is
         written, so ``inplace=True`` never leaves the caller's images half-mixed by a bad label.
         """
+        given = images
         images = _check_call(images, params, self.inplace, None)
         targets = self._targets(labels, params)
-        return _apply(images, params, self.inplace, None, self.strategy), targets
+        mixed = _apply(images, params, self.inplace, None, self.strategy)
+        return _keep_tv_type(mixed, given), targets
 
     def __call__(
         self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
