@@ -373,3 +373,25 @@ def test_lightning_batch_without_an_image_tensor_names_the_entry() -> None:
     cb = lightning.MixCallback(CutMix(num_classes=4))
     with pytest.raises(TypeError, match=r"^batch\[0\]: expected an image tensor"):
         cb.mix_batch(([torch.rand(3, 8, 8)] * 4, torch.arange(4)))
+
+
+# -- losses and boxes -------------------------------------------------------------------------
+
+
+def test_losses_name_labels_for_complex_and_0d_labels() -> None:
+    # Before: complex labels raised NotImplementedError ("aminmax_cpu" not implemented for
+    # 'ComplexFloat'), and 0-d labels "params: expected params for a batch of 0".
+    p = MixParams(PERM, LAM, None, None)
+    with pytest.raises(TypeError, match=r"^labels: expected 0/1 values"):
+        cutmix.mixed_binary_cross_entropy(torch.randn(4), torch.ones(4, dtype=torch.complex64), p)
+    with pytest.raises(TypeError, match=r"^labels: expected integer class ids"):
+        cutmix.mixed_cross_entropy(torch.randn(4, 4), torch.ones(4, dtype=torch.complex64), p)
+    with pytest.raises(ValueError, match=r"^labels: expected \(N,\) 0/1 values"):
+        cutmix.mixed_binary_cross_entropy(torch.randn(4), torch.tensor(1), p)
+
+
+def test_cut_boxes_names_boxes_on_meta() -> None:
+    # Before: "Tensor.item() cannot be called on meta tensors".
+    boxes = [torch.tensor([[0.0, 0.0, 8.0, 8.0]], device="meta")] * 4
+    with pytest.raises(ValueError, match=r"^boxes\[0\]: expected boxes on a real device"):
+        cutmix.cut_boxes(boxes, [torch.tensor([1])] * 4, MixParams(PERM, LAM, BOXES, (8, 8)))
