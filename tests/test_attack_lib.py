@@ -395,3 +395,32 @@ def test_cut_boxes_names_boxes_on_meta() -> None:
     boxes = [torch.tensor([[0.0, 0.0, 8.0, 8.0]], device="meta")] * 4
     with pytest.raises(ValueError, match=r"^boxes\[0\]: expected boxes on a real device"):
         cutmix.cut_boxes(boxes, [torch.tensor([1])] * 4, MixParams(PERM, LAM, BOXES, (8, 8)))
+
+
+# -- RandomMix children's settings ----------------------------------------------------------------
+# Before: RandomMix([CutMix(label_smoothing=0.1), MixUp(label_smoothing=0.1)], num_classes=4) gave
+# unsmoothed targets (min 0.0) without a word; a child's inplace=True or strategy="loop" was
+# ignored the same way. Now each is a UserWarning at construction; behaviour is unchanged.
+
+
+@pytest.mark.parametrize(
+    ("child", "setting"),
+    [
+        (lambda: CutMix(label_smoothing=0.1), "label_smoothing=0.1"),
+        (lambda: MixUp(multi_label=True), "multi_label=True"),
+        (lambda: CutMix(inplace=True), "inplace=True"),
+        (lambda: CutMix(strategy="loop"), "strategy='loop'"),
+    ],
+)
+def test_random_mix_warns_about_child_settings_it_ignores(child, setting: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.warns(UserWarning, match=rf"^transforms\[0\]: {setting} is not used inside RandomMix"):
+        RandomMix([child(), MixUp()], num_classes=4)
+
+
+def test_random_mix_is_quiet_when_children_keep_defaults_or_agree() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RandomMix([CutMix(), MixUp()], num_classes=4, label_smoothing=0.1)  # the train tool's way
+        RandomMix([CutMix(label_smoothing=0.1)], num_classes=4, label_smoothing=0.1)

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -377,6 +378,24 @@ def _merge(choice: Tensor, params: Sequence[MixParams], size: tuple[int, int]) -
     return MixParams(perm=perm, lam=lam, boxes=boxes, size=size, blend=blend)
 
 
+def _warn_ignored_child_settings(transforms: Sequence[_Mix], parent: _Mix) -> None:
+    """RandomMix draws with its children but applies and makes targets itself: a child's
+    ``label_smoothing``, ``multi_label``, ``inplace`` or ``strategy`` set to other than its default
+    and RandomMix's own would be silently ignored, so say so once, at construction."""
+    defaults = {"label_smoothing": 0.0, "multi_label": False, "inplace": False, "strategy": "auto"}
+    for k, t in enumerate(transforms):
+        for name, default in defaults.items():
+            mine, theirs = getattr(parent, name), getattr(t, name)
+            if theirs != default and theirs != mine:  # a child's own choice, then lost
+                how = "" if name == "strategy" else f"; set it on RandomMix({name}=...)"
+                warnings.warn(
+                    f"transforms[{k}]: {name}={theirs!r} is not used inside RandomMix, which "
+                    f"applies {name}={mine!r}{how}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+
 class RandomMix(_Mix):
     """Choose between several transforms (e.g. CutMix and MixUp), per batch or per sample.
 
@@ -413,6 +432,7 @@ class RandomMix(_Mix):
             if not isinstance(t, (CutMix, MixUp)):
                 V.fail("transforms", "CutMix or MixUp instances", V.describe(t), kind=TypeError)
         self.transforms = list(transforms)
+        _warn_ignored_child_settings(self.transforms, self)
         if self.num_classes is None:
             self.num_classes = next(
                 (t.num_classes for t in self.transforms if t.num_classes is not None), None
