@@ -424,3 +424,12 @@ def test_random_mix_is_quiet_when_children_keep_defaults_or_agree() -> None:
         warnings.simplefilter("error")
         RandomMix([CutMix(), MixUp()], num_classes=4, label_smoothing=0.1)  # the train tool's way
         RandomMix([CutMix(label_smoothing=0.1)], num_classes=4, label_smoothing=0.1)
+
+
+def test_timm_fast_collate_names_a_pil_image() -> None:
+    # Before: torch.as_tensor's RuntimeError "Could not infer dtype of Image".
+    ctimm = pytest.importorskip("cutmix.integrations.timm")
+    pil = pytest.importorskip("PIL.Image")
+    collate = ctimm.FastCollateMixup(cutmix_alpha=1.0, num_classes=4)
+    with pytest.raises(TypeError, match=r"^batch\[0\]\[0\]: expected a uint8 \(C, H, W\) image"):
+        collate([(pil.new("RGB", (8, 8)), 0), (pil.new("RGB", (8, 8)), 1)])

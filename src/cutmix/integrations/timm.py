@@ -311,7 +311,12 @@ class FastCollateMixup(Mixup, _timm_mixup.FastCollateMixup):  # type: ignore[mis
         for i, sample in enumerate(batch):
             if not isinstance(sample, (tuple, list)) or len(sample) < 2:
                 fail(f"batch[{i}]", "an (image, class_id) pair", describe(sample), kind=TypeError)
-            img = torch.as_tensor(sample[0])
+            try:
+                img = torch.as_tensor(sample[0])
+            except (RuntimeError, TypeError, ValueError):  # a PIL image, a str, ...
+                fail(f"batch[{i}][0]", "a uint8 (C, H, W) image (NumPy array or tensor)",
+                     describe(sample[0]), kind=TypeError)  # fmt: skip
+                raise  # unreachable: fail() raises
             if img.dtype != torch.uint8 or img.dim() != 3:
                 fail(f"batch[{i}][0]", "a uint8 (C, H, W) image", describe(img), kind=TypeError)
             images.append(img)
