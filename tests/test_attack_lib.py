@@ -433,3 +433,10 @@ def test_timm_fast_collate_names_a_pil_image() -> None:
     collate = ctimm.FastCollateMixup(cutmix_alpha=1.0, num_classes=4)
     with pytest.raises(TypeError, match=r"^batch\[0\]\[0\]: expected a uint8 \(C, H, W\) image"):
         collate([(pil.new("RGB", (8, 8)), 0), (pil.new("RGB", (8, 8)), 1)])
+
+
+@pytest.mark.parametrize("make", [CutMix, MixUp])
+def test_pair_mode_with_partner_weights_is_refused_at_construction(make: type) -> None:
+    # Before: accepted by __init__, then every call raised (settings are checked in __init__).
+    with pytest.raises(ValueError, match=r"^mode: expected 'sample' or 'batch' with partner_weights"):
+        make(num_classes=3, mode="pair", partner_weights="inverse_frequency")

@@ -189,6 +189,9 @@ class _Sampled(_Mix):
         self.alpha = V.check_alpha(alpha)
         self.p = V.check_probability(p)
         self.mode = V.check_mode(mode)
+        if self.partner_weights is not None and self.mode == "pair":  # else every call raised
+            V.fail("mode", "'sample' or 'batch' with partner_weights (pairs are not weighted)",
+                   "'pair'")  # fmt: skip
         self.own_dominant = bool(own_dominant)
 
     def _sampling(
