@@ -253,7 +253,12 @@ def test_a_changed_library_is_never_loaded_but_rebuilt(fresh: Path) -> None:
     _clear()
     side, lib = _files(fresh)
     good = lib.read_bytes()
-    lib.write_bytes(b"\x7fELF garbage")  # ours, private, but not the bytes the sidecar records
+    # Ours, private, but not the bytes the sidecar records. Written beside and moved over it: a
+    # truncate in place would cut the pages this process has mapped (SIGBUS at exit, rc 135).
+    changed = lib.with_name(lib.name + ".tmp")
+    changed.write_bytes(b"\x7fELF garbage")
+    changed.chmod(0o600)
+    os.replace(changed, lib)
     assert _native.available()  # rebuilt (same name: a build's bytes are its name)
     assert lib.read_bytes() == good
     side.write_text("not a hash")
