@@ -62,9 +62,7 @@ def test_mix_images_with_grad_into_out_or_in_place(how: str) -> None:
 def test_apply_images_with_blend_flags_and_grad(how: str) -> None:
     leaf, x = _grad_input()
     p = MixParams(PERM, LAM, BOXES, (8, 8), blend=BLEND)
-    expected = torch.where(
-        BLEND.view(-1, 1, 1, 1), _reference_mix(leaf, LAM), _reference_cut(leaf)
-    )
+    expected = torch.where(BLEND.view(-1, 1, 1, 1), _reference_mix(leaf, LAM), _reference_cut(leaf))
     kwargs = {"out": torch.empty_like(x)} if how == "out" else {"inplace": how == "inplace"}
     got = apply_images(x, p, **kwargs)  # type: ignore[arg-type]
     assert torch.equal(got, expected)
@@ -203,7 +201,12 @@ def test_torchvision_transform_called_with_nothing() -> None:
         (torch.rand(4, 3, 8, 0), torch.arange(4), ValueError, r"^x: expected H and W"),
         # Before: IndexError: tuple index out of range.
         (torch.rand(4, 3, 8, 8), torch.tensor(1), ValueError, r"^target: expected one row"),
-        (torch.rand(4, 3, 8, 8), torch.tensor([0, -1, 2, 3]), ValueError, r"^target: .*class id -1"),
+        (
+            torch.rand(4, 3, 8, 8),
+            torch.tensor([0, -1, 2, 3]),
+            ValueError,
+            r"^target: .*class id -1",
+        ),
     ],
 )
 def test_timm_mixup_bad_inputs_name_the_argument(
@@ -251,7 +254,10 @@ def test_out_leaf_that_requires_grad_is_refused(strategy: str) -> None:
         mix_images(x, MixParams(PERM, LAM, None, None), out=out)
     with pytest.raises(ValueError, match=match):
         cutmix.functional.mix_labels(
-            torch.arange(4), MixParams(PERM, LAM, None, None), 4, out=torch.zeros(4, 4, requires_grad=True)
+            torch.arange(4),
+            MixParams(PERM, LAM, None, None),
+            4,
+            out=torch.zeros(4, 4, requires_grad=True),
         )
     assert not out.detach().any()
 
@@ -265,7 +271,9 @@ def test_out_with_grad_history_is_reused_for_a_batch_without_grad(strategy: str)
     assert out.requires_grad and not out.is_leaf
     x = torch.rand(4, 3, 8, 8, dtype=torch.float64)
     assert torch.equal(cut_images(x, cut, out=out, strategy=strategy), _reference_cut(x))  # type: ignore[arg-type]
-    assert torch.equal(mix_images(x, MixParams(PERM, LAM, None, None), out=out), _reference_mix(x, LAM))
+    assert torch.equal(
+        mix_images(x, MixParams(PERM, LAM, None, None), out=out), _reference_mix(x, LAM)
+    )
     blend = MixParams(PERM, LAM, BOXES, (8, 8), blend=BLEND)
     expected = torch.where(BLEND.view(-1, 1, 1, 1), _reference_mix(x, LAM), _reference_cut(x))
     assert torch.equal(apply_images(x, blend, out=out), expected)
@@ -293,7 +301,9 @@ def test_mixup_lambda_zero_is_the_partner_bitwise(dtype: torch.dtype) -> None:
     lam = torch.tensor([0.0, 0.5, 1.0, 0.0])
     perm = torch.tensor([1, 0, 3, 2])
     got = mix_images(x, MixParams(perm, lam, None, None))
-    bits = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}[dtype]
+    bits = {torch.float16: torch.int16, torch.float32: torch.int32, torch.float64: torch.int64}[
+        dtype
+    ]
     assert torch.equal(got[0].view(bits), x[1].view(bits))
     assert torch.equal(got[3].view(bits), x[2].view(bits))
     assert torch.equal(got[2].view(bits), x[2].view(bits))
@@ -303,7 +313,9 @@ def test_mixup_lambda_zero_is_the_partner_bitwise(dtype: torch.dtype) -> None:
 def test_mixup_at_tiny_alpha_with_inf_pixels_has_no_nan() -> None:
     x = torch.rand(64, 3, 4, 4)
     x[::2, 0, 0, 0] = float("inf")
-    mixed, _ = MixUp(alpha=1e-4, num_classes=4)(x, torch.arange(64) % 4, torch.Generator().manual_seed(0))
+    mixed, _ = MixUp(alpha=1e-4, num_classes=4)(
+        x, torch.arange(64) % 4, torch.Generator().manual_seed(0)
+    )
     assert not mixed.isnan().any()
 
 
@@ -413,7 +425,9 @@ def test_cut_boxes_names_boxes_on_meta() -> None:
     ],
 )
 def test_random_mix_warns_about_child_settings_it_ignores(child, setting: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.warns(UserWarning, match=rf"^transforms\[0\]: {setting} is not used inside RandomMix"):
+    with pytest.warns(
+        UserWarning, match=rf"^transforms\[0\]: {setting} is not used inside RandomMix"
+    ):
         RandomMix([child(), MixUp()], num_classes=4)
 
 
@@ -438,5 +452,7 @@ def test_timm_fast_collate_names_a_pil_image() -> None:
 @pytest.mark.parametrize("make", [CutMix, MixUp])
 def test_pair_mode_with_partner_weights_is_refused_at_construction(make: type) -> None:
     # Before: accepted by __init__, then every call raised (settings are checked in __init__).
-    with pytest.raises(ValueError, match=r"^mode: expected 'sample' or 'batch' with partner_weights"):
+    with pytest.raises(
+        ValueError, match=r"^mode: expected 'sample' or 'batch' with partner_weights"
+    ):
         make(num_classes=3, mode="pair", partner_weights="inverse_frequency")
