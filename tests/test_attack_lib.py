@@ -456,3 +456,16 @@ def test_pair_mode_with_partner_weights_is_refused_at_construction(make: type) -
         ValueError, match=r"^mode: expected 'sample' or 'batch' with partner_weights"
     ):
         make(num_classes=3, mode="pair", partner_weights="inverse_frequency")
+
+
+@pytest.mark.parametrize("shape", [(4, 512, 4, 4), (4, 64, 1, 1), (4, 256, 3, 3)])
+def test_small_feature_maps_do_not_look_like_nhwc(shape: tuple[int, ...]) -> None:
+    # Before: feature-level mixing of (N, 512, 4, 4) maps warned "looks like (N, H, W, C)" at
+    # every new call site: dim 1 (512) and the last dim (4) fit the NHWC rule.
+    import warnings
+
+    x = torch.rand(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mixed, _ = CutMix(num_classes=4)(x, torch.arange(4))
+    assert mixed.shape == shape

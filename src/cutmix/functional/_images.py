@@ -93,9 +93,10 @@ def _check_images(
 
 def _warn_channels_last_shape(images: Tensor) -> None:
     """An (N, H, W, C) batch (numpy, DALI, albumentations before a permute) would be mixed along
-    the wrong axes: warn when the last dim looks like channels (1, 3 or 4) and dim 1 does not
-    (at least 5, like a height)."""
-    if images.shape[-1] in (1, 3, 4) and images.shape[1] > 4:
+    the wrong axes: warn when the last dim looks like channels (1, 3 or 4) and dims 1 and 2 do
+    not (at least 5, like a height and a width). A feature map such as (N, 512, 4, 4) (feature-level
+    mixing in a small network) has dim 2 of 4 and does not warn."""
+    if images.shape[-1] in (1, 3, 4) and images.shape[1] > 4 and images.shape[2] > 4:
         warnings.warn(
             f"images: got shape {tuple(images.shape)}, which looks like (N, H, W, C); cutmix "
             "mixes (N, C, H, W) batches (use images.permute(0, 3, 1, 2))",
