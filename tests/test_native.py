@@ -253,9 +253,9 @@ def test_a_changed_library_is_never_loaded_but_rebuilt(fresh: Path) -> None:
     _clear()
     side, lib = _files(fresh)
     good = lib.read_bytes()
-    # Ours, private, but not the bytes the sidecar records. Swapped in by rename, not rewritten in
-    # place: this process has the library mapped, and truncating a mapped file is a SIGBUS at exit.
-    changed = lib.with_name(lib.name + ".new")
+    # Ours, private, but not the bytes the sidecar records. Written beside and moved over it: a
+    # truncate in place would cut the pages this process has mapped (SIGBUS at exit, rc 135).
+    changed = lib.with_name(lib.name + ".tmp")
     changed.write_bytes(b"\x7fELF garbage")
     changed.chmod(0o600)
     os.replace(changed, lib)

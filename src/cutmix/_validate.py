@@ -197,6 +197,20 @@ def check_targets_out(out: Any, batch_size: int, num_classes: int, device: torch
             f"a float32 tensor of shape ({batch_size}, {num_classes}) on {device}",
             describe(out),
         )
+    _check_writable(out, "out", "out=")
+    _check_not_grad_leaf(out)
+
+
+def _check_not_grad_leaf(out: Tensor) -> None:
+    """A leaf that requires grad cannot be written (PyTorch refuses it); a buffer with grad
+    history (written by a differentiable call before) is written through ``copy_``."""
+    if out.requires_grad and out.is_leaf and torch.is_grad_enabled():
+        fail(
+            "out",
+            "a buffer that is not a leaf requiring grad (out= writes are recorded by autograd, "
+            "a leaf cannot be written)",
+            "a leaf tensor with requires_grad=True",
+        )
 
 
 def check_class_range(labels: Tensor, num_classes: int, name: str = "labels") -> None:
@@ -229,6 +243,7 @@ def check_inplace_out(images: Tensor, inplace: bool, out: Tensor | None) -> None
     if same:  # meta tensors have no memory: every data_ptr() is 0
         fail("out", "a buffer other than images (use inplace=True to write into images)", "images")
     _check_writable(out, "out", "out=")
+    _check_not_grad_leaf(out)
     if _spans_overlap(out, images):
         fail("out", "a buffer that shares no memory with images", "a view overlapping images")
 

@@ -99,6 +99,8 @@ class MixCollate:
         return self._generator
 
     def __call__(self, samples: list[Any]) -> Any:
+        if isinstance(samples, (list, tuple)) and not samples:
+            V.fail("samples", "at least one sample (an empty batch cannot be mixed)", "none")
         batch = self.collate_fn(samples)
         if isinstance(batch, Mapping):
             missing = [k for k in (self.image_key, self.label_key) if k not in batch]

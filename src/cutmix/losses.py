@@ -87,6 +87,8 @@ def mixed_cross_entropy(
     V.check_tensor(labels, "labels")
     _check_logits(logits, labels.shape)
     V.check_smoothing(label_smoothing)
+    if labels.is_complex():
+        V.fail("labels", "integer class ids", V.describe(labels), kind=TypeError)
     if labels.is_floating_point() or labels.dim() != logits.dim() - 1:
         V.fail("labels", "class ids of shape (N,) or (N, *S) matching logits", V.describe(labels))
     if labels.shape[1:] != logits.shape[2:]:
@@ -166,7 +168,11 @@ def mixed_binary_cross_entropy(
     V.check_smoothing(label_smoothing)
     if not logits.is_floating_point():
         V.fail("logits", "a floating-point tensor", V.describe(logits), kind=TypeError)
-    n = labels.shape[0] if labels.dim() else 0
+    if labels.is_complex():
+        V.fail("labels", "0/1 values or multi-hot rows, not complex", V.describe(labels), kind=TypeError)
+    if labels.dim() == 0:
+        V.fail("labels", "(N,) 0/1 values or (N, C) multi-hot", V.describe(labels))
+    n = labels.shape[0]
     _check_params(params, n, labels.device)
     y = labels.float()
     if labels.dim() == 1:

@@ -163,7 +163,7 @@ class MixParams:
             V.fail(
                 "params.perm", f"partner indices in [0, {n})", f"{int(self.perm[i])} for sample {i}"
             )
-        flo, fhi = (float(v) for v in torch.aminmax(self.lam))
+        flo, fhi = (float(v) for v in torch.aminmax(self.lam.detach()))
         if not (flo >= 0 and fhi <= 1):  # NaN fails too
             i = int((~((self.lam >= 0) & (self.lam <= 1))).nonzero()[0])
             V.fail("params.lam", "finite values in [0, 1]", f"{float(self.lam[i])} for sample {i}")
@@ -246,7 +246,12 @@ def _resolve_device(
     if device is None:
         V.check_generator(generator)
         return generator.device if generator is not None else torch.device("cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:  # "nonsense", 3.5, ...: torch's RuntimeError
+        V.fail("device", "a torch.device or a device string like 'cpu'", V.describe(device),
+               kind=TypeError if not isinstance(device, str) else ValueError)  # fmt: skip
+        raise AssertionError from err  # unreachable: fail() raises
     V.check_generator_device(generator, device)
     return device
 

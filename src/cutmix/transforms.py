@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -59,6 +60,13 @@ def _keep_tv_type(mixed: Tensor, like: Tensor) -> Tensor:
     return tv_tensors.wrap(mixed, like=like)
 
 
+def _check_drawable(images: Tensor) -> None:
+    """Params are drawn for ``(H, W)``: an empty image is refused here, naming ``images`` (the
+    sampler would name a ``params.size`` the caller never gave)."""
+    if images.shape[-2] < 1 or images.shape[-1] < 1:
+        V.fail("images", "H and W of at least 1 pixel", V.describe(images))
+
+
 class _Mix:
     """Shared behaviour: label handling, the on/off switch, ``apply`` and ``__call__``."""
 
@@ -88,7 +96,7 @@ class _Mix:
 
         ``labels`` are needed only with ``partner_weights`` (partners picked by class weight).
         """
-        V.check_images(images)
+        _check_drawable(V.check_images(images))
         return self._draw(images, generator, labels)
 
     def _draw(
@@ -105,12 +113,16 @@ class _Mix:
     def apply(self, images: Tensor, labels: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
         """Mix ``images`` and turn ``labels`` into float32 ``(N, C)`` targets with ``params``.
 
+        A torchvision ``tv_tensors.Image`` comes back as an ``Image``, as from ``__call__``.
+
         The targets come first: labels (class range included) are checked before any image is
         written, so ``inplace=True`` never leaves the caller's images half-mixed by a bad label.
         """
+        given = images
         images = _check_call(images, params, self.inplace, None)
         targets = self._targets(labels, params)
-        return _apply(images, params, self.inplace, None, self.strategy), targets
+        mixed = _apply(images, params, self.inplace, None, self.strategy)
+        return _keep_tv_type(mixed, given), targets
 
     def __call__(
         self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
@@ -123,6 +135,9 @@ class _Mix:
         # written); params drawn by the library are valid by construction.
         given = images
         images = _check_images(images, self.inplace, None)
+        _check_drawable(images)
+        if isinstance(labels, Tensor) and labels.device != images.device:
+            V.fail("labels", f"labels on {images.device} (where the images are)", labels.device)
         # The draws and the targets are ops on (N,)- and (N, C)-sized tensors: on CPU a parallel
         # region for them waits at a barrier for a descheduled thread under load (benchmarks/run.py
         # --load), so they run single-threaded like the CPU image kernels.
@@ -174,6 +189,9 @@ class _Sampled(_Mix):
         self.alpha = V.check_alpha(alpha)
         self.p = V.check_probability(p)
         self.mode = V.check_mode(mode)
+        if self.partner_weights is not None and self.mode == "pair":  # else every call raised
+            V.fail("mode", "'sample' or 'batch' with partner_weights (pairs are not weighted)",
+                   "'pair'")  # fmt: skip
         self.own_dominant = bool(own_dominant)
 
     def _sampling(
@@ -363,6 +381,24 @@ def _merge(choice: Tensor, params: Sequence[MixParams], size: tuple[int, int]) -
     return MixParams(perm=perm, lam=lam, boxes=boxes, size=size, blend=blend)
 
 
+def _warn_ignored_child_settings(transforms: Sequence[_Mix], parent: _Mix) -> None:
+    """RandomMix draws with its children but applies and makes targets itself: a child's
+    ``label_smoothing``, ``multi_label``, ``inplace`` or ``strategy`` set to other than its default
+    and RandomMix's own would be silently ignored, so say so once, at construction."""
+    defaults = {"label_smoothing": 0.0, "multi_label": False, "inplace": False, "strategy": "auto"}
+    for k, t in enumerate(transforms):
+        for name, default in defaults.items():
+            mine, theirs = getattr(parent, name), getattr(t, name)
+            if theirs != default and theirs != mine:  # a child's own choice, then lost
+                how = "" if name == "strategy" else f"; set it on RandomMix({name}=...)"
+                warnings.warn(
+                    f"transforms[{k}]: {name}={theirs!r} is not used inside RandomMix, which "
+                    f"applies {name}={mine!r}{how}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+
 class RandomMix(_Mix):
     """Choose between several transforms (e.g. CutMix and MixUp), per batch or per sample.
 
@@ -399,6 +435,7 @@ class RandomMix(_Mix):
             if not isinstance(t, (CutMix, MixUp)):
                 V.fail("transforms", "CutMix or MixUp instances", V.describe(t), kind=TypeError)
         self.transforms = list(transforms)
+        _warn_ignored_child_settings(self.transforms, self)
         if self.num_classes is None:
             self.num_classes = next(
                 (t.num_classes for t in self.transforms if t.num_classes is not None), None
@@ -407,10 +444,12 @@ class RandomMix(_Mix):
         if (
             len(weights) != len(self.transforms)
             or any(
-                isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0
+                isinstance(w, bool)
+                or not isinstance(w, (int, float))
+                or not 0 <= w < float("inf")
                 for w in weights
             )
-            or sum(weights) <= 0
+            or not 0 < sum(weights) < float("inf")  # an overflowing sum normalises to zeros
         ):
             V.fail(
                 "p",

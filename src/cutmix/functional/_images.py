@@ -93,15 +93,22 @@ def _check_images(
 
 def _warn_channels_last_shape(images: Tensor) -> None:
     """An (N, H, W, C) batch (numpy, DALI, albumentations before a permute) would be mixed along
-    the wrong axes: warn when the last dim looks like channels (1, 3 or 4) and dim 1 does not
-    (at least 5, like a height)."""
-    if images.shape[-1] in (1, 3, 4) and images.shape[1] > 4:
+    the wrong axes: warn when the last dim looks like channels (1, 3 or 4) and dims 1 and 2 do
+    not (at least 5, like a height and a width). A feature map such as (N, 512, 4, 4) (feature-level
+    mixing in a small network) has dim 2 of 4 and does not warn."""
+    if images.shape[-1] in (1, 3, 4) and images.shape[1] > 4 and images.shape[2] > 4:
         warnings.warn(
             f"images: got shape {tuple(images.shape)}, which looks like (N, H, W, C); cutmix "
             "mixes (N, C, H, W) batches (use images.permute(0, 3, 1, 2))",
             UserWarning,
             stacklevel=4,
         )
+
+
+def _grad_out(out: Tensor | None) -> bool:
+    """An ``out=`` buffer with grad history (written by a differentiable call before): the kernels'
+    raw and ``out=`` writes are not recorded, so the result is computed, then copied in."""
+    return out is not None and out.requires_grad and torch.is_grad_enabled()
 
 
 def _needs_grad(images: Tensor) -> bool:
@@ -234,6 +241,9 @@ def _one_thread() -> Iterator[None]:
     ~2 µs. The setting is the calling thread's (OpenMP); a Python thread that starts its first
     PyTorch op inside another thread's block may inherit one thread.
     """
+    if torch.compiler.is_compiling():  # get/set_num_threads do not trace (a graph break)
+        yield
+        return
     n = torch.get_num_threads()
     if n == 1:
         yield
@@ -591,6 +601,8 @@ def _cut(
     images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
 ) -> Tensor:
     """:func:`cut_images` after its checks."""
+    if _grad_out(out):
+        return out.copy_(_cut(images, params, False, None, strategy))  # type: ignore[union-attr]
     boxes = params.boxes
     assert boxes is not None
     kernel = _KERNELS[_route(images, strategy, inplace, out)]
@@ -606,7 +618,7 @@ def mix_images(
     """Blend ``λ · images + (1 - λ) · images[perm]`` per sample (MixUp).
 
     Low-precision floats blend in float32 and round once; uint8 rounds to nearest and stays uint8.
-    A sample with ``λ = 1`` comes back bitwise unchanged.
+    A sample with ``λ = 1`` comes back bitwise unchanged, one with ``λ = 0`` as its partner.
 
     Example:
         >>> x = torch.tensor([0.0, 4.0]).view(2, 1, 1, 1)
@@ -621,6 +633,8 @@ def mix_images(
 
 def _mix(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -> Tensor:
     """:func:`mix_images` after its checks."""
+    if _grad_out(out):
+        return out.copy_(_mix(images, params, False, None))  # type: ignore[union-attr]
     lam = params.lam.view(-1, 1, 1, 1)
     src = images.index_select(0, params.perm)
     if images.dtype in (torch.float32, torch.float64):
@@ -634,10 +648,19 @@ def _mix(images: Tensor, params: MixParams, inplace: bool, out: Tensor | None) -
     # would let an inf or NaN in its partner leak in through 0 · inf.
     keep = params.lam.view(-1, 1, 1, 1) == 1
     mixed = mixed.to(images.dtype)
+    # λ = 0 is the partner, bitwise: 0 · inf (or NaN) in the own sample would leak NaN in. At tiny
+    # α the symmetric Beta gives λ = 0 as often as 1. On CPU only when one occurs (no sync there).
+    zero = params.lam.view(-1, 1, 1, 1) == 0
+    if images.device.type != "cpu" or torch.compiler.is_compiling() or bool(zero.any()):
+        mixed = torch.where(zero, src, mixed)
     dest = images if inplace else out
+    if mixed.requires_grad and torch.is_grad_enabled():
+        # where(out=) refuses autograd: compute, then copy into the target (copy_ is recorded).
+        done = torch.where(keep, images, mixed)
+        if dest is None:
+            return done.contiguous(memory_format=_memory_format(images))
+        return dest.copy_(done)
     if dest is None:
-        if images.requires_grad and torch.is_grad_enabled():
-            return torch.where(keep, images, mixed).contiguous(memory_format=_memory_format(images))
         dest = torch.empty_like(images)
     return torch.where(keep, images, mixed, out=dest)
 
@@ -674,14 +697,23 @@ def _apply(
     images: Tensor, params: MixParams, inplace: bool, out: Tensor | None, strategy: str
 ) -> Tensor:
     """:func:`apply_images` after :func:`_check_call`."""
+    if _grad_out(out):
+        return out.copy_(_apply(images, params, False, None, strategy))  # type: ignore[union-attr]
     if params.boxes is None:
         return _mix(images, params, inplace, out)
     if params.blend is None:
         return _cut(images, params, inplace, out, strategy)
     blended = _mix(images, params, False, None)
     cut = _cut(images, params, False, None, strategy)
+    flags = params.blend.view(-1, 1, 1, 1)
+    if (blended.requires_grad or cut.requires_grad) and torch.is_grad_enabled():
+        # where(out=) refuses autograd (feature-level mixing): compute, then copy.
+        done = torch.where(flags, blended, cut)
+        if not inplace and out is None:
+            return done.contiguous(memory_format=_memory_format(images))
+        return (images if inplace else out).copy_(done)  # type: ignore[union-attr]
     dest = images if inplace else (torch.empty_like(images) if out is None else out)
-    return torch.where(params.blend.view(-1, 1, 1, 1), blended, cut, out=dest)
+    return torch.where(flags, blended, cut, out=dest)
 
 
 def one_hot(labels: Tensor, num_classes: int, *, label_smoothing: float = 0.0) -> Tensor:
@@ -734,6 +766,9 @@ def mix_labels(
     params._check_values()
     if out is not None:
         V.check_targets_out(out, params.perm.shape[0], classes, labels.device)
+        if _grad_out(out):  # grad history (see _grad_out): computed, then copied in
+            done = _mix_labels(labels, params, classes, label_smoothing, None, bool(multi_label))
+            return out.copy_(done)
     return _mix_labels(labels, params, classes, label_smoothing, out, bool(multi_label))
 
 

@@ -46,6 +46,8 @@ def _check_box_list(
             V.fail(f"boxes[{i}]", "(K, 4) boxes as x1, y1, x2, y2", V.describe(b))
         if b.dtype == torch.bool or b.is_complex():
             V.fail(f"boxes[{i}]", "real-valued (K, 4) boxes", V.describe(b), kind=TypeError)
+        if b.device.type == "meta":  # their values are read below (and by the box plan)
+            V.fail(f"boxes[{i}]", "boxes on a real device (boxes are computed on the host)", "meta")
         if lab.dim() == 0 or lab.shape[0] != b.shape[0]:
             V.fail(f"labels[{i}]", f"{b.shape[0]} labels (one per box)", V.describe(lab))
         if b.numel():

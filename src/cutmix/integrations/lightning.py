@@ -196,6 +196,8 @@ class _MixCallback:
         """Mix one (device-side) batch; returns a batch of the same structure."""
         ik, lk = self._keys(batch)
         images, labels = batch[ik], batch[lk]
+        if not isinstance(images, Tensor):  # the generator is made on images.device first
+            fail(f"batch[{ik!r}]", "an image tensor (N, C, H, W)", describe(images), kind=TypeError)
         rank = int(getattr(trainer, "global_rank", 0) or 0)
         params = self.mix.sample(images, generator=self._generator(images.device, rank),
                                  labels=labels)  # fmt: skip

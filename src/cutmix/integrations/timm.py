@@ -55,6 +55,7 @@ from torch import Tensor
 from torch.utils.data import default_collate
 
 import cutmix
+from cutmix._validate import check_class_range
 from cutmix.functional import apply_images
 from cutmix.integrations._common import describe, fail
 
@@ -229,8 +230,8 @@ class Mixup(_timm_mixup.Mixup):  # type: ignore[misc]
                 fail("target", f"{n} class ids", describe(target))
             if target.is_floating_point() or target.dtype == torch.bool:
                 fail("target", "integer class ids", describe(target), kind=TypeError)
-            if n and (int(target.min()) < 0 or int(target.max()) >= self.num_classes):
-                fail("target", f"class ids in [0, {self.num_classes})", describe(target))
+            # Eager on CPU; an asynchronous device assert elsewhere (no host sync, meta works).
+            check_class_range(target, self.num_classes, "target")
             off = eps / self.num_classes
             y = torch.full((n, self.num_classes), off, device=target.device)
             y.scatter_(1, target.long().view(-1, 1), 1.0 - eps + off)
@@ -246,7 +247,9 @@ class Mixup(_timm_mixup.Mixup):  # type: ignore[misc]
         n, (h, w) = x.shape[0], (int(x.shape[-2]), int(x.shape[-1]))
         if n < 1:
             fail("x", "at least one image (an empty batch cannot be mixed)", describe(x))
-        if target.shape[0] != n:
+        if h < 1 or w < 1:
+            fail("x", "H and W of at least 1 pixel", describe(x))
+        if target.dim() == 0 or target.shape[0] != n:
             fail("target", f"one row per image ({n})", describe(target))
         lam, boxes, cut, scalar = self._decide(n, h, w)
         dev = x.device
@@ -308,7 +311,12 @@ class FastCollateMixup(Mixup, _timm_mixup.FastCollateMixup):  # type: ignore[mis
         for i, sample in enumerate(batch):
             if not isinstance(sample, (tuple, list)) or len(sample) < 2:
                 fail(f"batch[{i}]", "an (image, class_id) pair", describe(sample), kind=TypeError)
-            img = torch.as_tensor(sample[0])
+            try:
+                img = torch.as_tensor(sample[0])
+            except (RuntimeError, TypeError, ValueError):  # a PIL image, a str, ...
+                fail(f"batch[{i}][0]", "a uint8 (C, H, W) image (NumPy array or tensor)",
+                     describe(sample[0]), kind=TypeError)  # fmt: skip
+                raise  # unreachable: fail() raises
             if img.dtype != torch.uint8 or img.dim() != 3:
                 fail(f"batch[{i}][0]", "a uint8 (C, H, W) image", describe(img), kind=TypeError)
             images.append(img)

@@ -142,6 +142,8 @@ class _MixTransform(_v2.Transform):  # type: ignore[misc]
         self.last_params: cutmix.MixParams | None = None
 
     def forward(self, *inputs: Any) -> Any:
+        if not inputs:
+            fail("inputs", "a batch: (images, labels), a dict, ...", "nothing", kind=TypeError)
         inputs = inputs if len(inputs) > 1 else inputs[0]
         flat = self._flatten(inputs)
         labels = self._labels_getter(inputs)
@@ -163,7 +165,8 @@ class _MixTransform(_v2.Transform):  # type: ignore[misc]
         if labels is None and not dense:
             fail("labels", "a labels tensor (see labels_getter) or boxes / masks", "none")
         flat4 = plain.reshape(n, -1, *plain.shape[-2:]) if video else plain
-        params = self._mix.sample(flat4)
+        # The labels reach the sampler for partner_weights (partners picked by class weight).
+        params = self._mix.sample(flat4, labels=labels)
         self.last_params = params
         mixed = apply_images(flat4, params).view(plain.shape)
         mixed = tv_tensors.wrap(mixed, like=images) if _is_image(images) else mixed
