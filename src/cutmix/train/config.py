@@ -17,7 +17,8 @@ from typing import Any
 
 from cutmix.train.errors import UsageError
 from cutmix.train.imbalance import parse_partner_weights
-from cutmix.train.models import parse_model_kwargs
+from cutmix.train.logs import parse_log_kinds
+from cutmix.train.models import MODELS, parse_model_kwargs
 
 __all__ = ["MAX_IMAGE_SIZE", "MIX_CHOICES", "TrainConfig", "check_device", "check_out_dir"]
 
@@ -214,6 +215,7 @@ class TrainConfig:
             bad("seed", "a seed in [0, 2**63)", self.seed)
         check_out_dir(self.out, "out")
         check_device(self.device)
+        parse_log_kinds(self.log)  # before any data is read or any run file is (re)written
         self._validate_imbalance()
         return self
 
@@ -231,7 +233,12 @@ class TrainConfig:
                 f"partner-weights: expected --mode sample or batch (pairs are not weighted), "
                 f"got --mode pair with --partner-weights {self.partner_weights}"
             )
-        parse_model_kwargs(self.model_kwargs)
+        kwargs = parse_model_kwargs(self.model_kwargs)
+        if kwargs and self.model in MODELS:
+            raise UsageError(
+                f"model-kwargs: expected none for the built-in model {self.model!r} (they go to timm "
+                f"models), got {', '.join(f'{k}={v!r}' for k, v in kwargs.items())}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
