@@ -80,3 +80,51 @@ def test_model_kwargs_for_a_builtin_model_refused_before_data(
     argv = [*TRAIN, "--data", str(tmp_path / "missing"), "--model-kwargs", "img_size=32"]
     code, _, err = run([*argv, "--out", str(tmp_path / "o")], capsys)
     one_error(code, err, "model-kwargs: expected none for the built-in model 'tutorial'")
+
+
+# ------------------------------------------------------------------------------------------ resume
+def test_resume_of_a_checkpoint_from_before_the_imbalance_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], digits_run: Path
+) -> None:
+    """A checkpoint written before issue 12 has no ``imbalance`` (nor ``partner_weights``,
+    ``model_kwargs``, ``log``) in its config: ``--resume`` ended in ``KeyError: 'imbalance'``."""
+    state = torch.load(digits_run / "last.pt", weights_only=True)
+    for k in ("imbalance", "partner_weights", "model_kwargs", "log"):
+        del state["config"][k]
+    del state["data_fingerprint"]
+    old = tmp_path / "old"
+    old.mkdir()
+    torch.save(state, old / "last.pt")
+    code, _, err = run(["train", "--resume", str(old), "--quiet"], capsys)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert [json.loads(s)["epoch"] for s in (old / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    # an option the old run did not have must still match its default
+    code, _, err = run(["train", "--resume", str(old), "--quiet", "--imbalance", "10"], capsys)
+    one_error(code, err, "resume: expected --imbalance None (as in the checkpoint), got 10.0")
+
+
+def test_resume_from_another_folder_names_the_data_by_another_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run on a relative ``--data`` could not be resumed from any other working folder: the
+    stored path did not resolve, and ``--data ABSOLUTE`` was refused as a different string. The
+    data fingerprint decides now (same pixels: resumed; other pixels: refused unless --force)."""
+    arrays = tmp_path / "proj" / "d.npz"
+    arrays.parent.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(arrays, x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 3)
+    monkeypatch.chdir(arrays.parent)
+    run_dir = tmp_path / "run"
+    argv = ["train", "--data", "d.npz", "--image-size", "8", "--model", "resnet8", "--epochs", "2"]
+    argv += ["--stop-after", "1", "--val-fraction", "0.5", "--batch-size", "4", "--quiet"]
+    assert main([*argv, "--out", str(run_dir)]) == 0
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["train", "--resume", str(run_dir), "--quiet"], capsys)
+    one_error(code, err, "data: expected 'digits', a folder or an .npz file, got missing path 'd.npz'")
+    code, _, err = run(["train", "--resume", str(run_dir), "--quiet", "--data", str(arrays)], capsys)
+    assert code == 0, err
+    other = tmp_path / "other.npz"
+    np.savez(other, x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 3)
+    code, _, err = run(["train", "--resume", str(run_dir), "--quiet", "--data", str(other)], capsys)
+    one_error(code, err, "resume: expected the data the checkpoint was trained on")

@@ -316,6 +316,7 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cutmix.train.config import TrainConfig
     from cutmix.train.errors import UsageError
     from cutmix.train.loop import load_checkpoint, train
 
@@ -334,8 +335,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"resume: expected --model {saved['model']} (the checkpoint's model), got {args.model!r}"
             )
         cfg = _config(args, saved)
+        default = TrainConfig()
+        # The data may be named by another path (a relative one from another folder): the data
+        # fingerprint, checked before training, says whether it is the same data.
+        same_data = ("data",) if resume.get("data_fingerprint") is None else ()
         for k in (
-            "data",
+            *same_data,
             "image_size",
             "val_fraction",
             "split_seed",
@@ -347,9 +352,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             "batch_size",
             "epochs",
         ):
-            if getattr(cfg, k) != saved[k]:
+            want = saved.get(k, getattr(default, k))  # a checkpoint of an older cutmix lacks new keys
+            if getattr(cfg, k) != want:
                 raise UsageError(
-                    f"resume: expected --{k.replace('_', '-')} {saved[k]} (as in the checkpoint), got {getattr(cfg, k)!r}"
+                    f"resume: expected --{k.replace('_', '-')} {want} (as in the checkpoint), got {getattr(cfg, k)!r}"
                 )
         cfg.stop_after = args.stop_after
         if args.out is None:  # next to the checkpoint, never the path stored inside it
