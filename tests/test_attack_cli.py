@@ -50,10 +50,14 @@ def strict_json(text: str) -> object:
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stopped two-epoch digits run (its folder: last.pt after epoch 1)."""
-    out = tmp_path_factory.mktemp("run") / "r"
-    assert main([*TRAIN[:-1], "2", "--stop-after", "1", "--out", str(out)]) == 0
-    return out
+    """A stopped two-epoch run on 24 tiny images (its folder: last.pt after epoch 1)."""
+    root = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(0)
+    np.savez(root / "d.npz", x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 3)
+    argv = ["train", "--data", str(root / "d.npz"), "--image-size", "8", "--model", "resnet8"]
+    argv += ["--epochs", "2", "--stop-after", "1", "--val-fraction", "0.5", "--batch-size", "4"]
+    assert main([*argv, "--quiet", "--out", str(root / "r")]) == 0
+    return root / "r"
 
 
 # ------------------------------------------------------------------ options checked before data
@@ -128,3 +132,34 @@ def test_resume_from_another_folder_names_the_data_by_another_path(
     np.savez(other, x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 3)
     code, _, err = run(["train", "--resume", str(run_dir), "--quiet", "--data", str(other)], capsys)
     one_error(code, err, "resume: expected the data the checkpoint was trained on")
+
+
+# -------------------------------------------------------------------------------- strict JSON out
+def tiny_npz(path: Path, n: int = 24, classes: int = 3, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    np.savez(path, x=rng.integers(0, 256, (n, 8, 8), dtype=np.uint8), y=np.arange(n) % classes)
+    return str(path)
+
+
+TINY = ["--image-size", "8", "--model", "resnet8", "--epochs", "1", "--val-fraction", "0.5"]
+TINY += ["--batch-size", "4", "--quiet", "--threads", "1"]
+
+
+def test_compare_with_one_seed_writes_strict_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one seed the CI, p-value, df and t are undefined: ``summary.json`` held ``NaN`` (not
+    JSON; ``metrics.jsonl`` and the runs' ``summary.json`` are strict). They are ``null`` now."""
+    import cutmix.train.report as report
+
+    for name in ("plot_curves", "plot_per_class", "preview_from_splits"):  # seconds of matplotlib
+        monkeypatch.setattr(report, name, lambda *a, **k: None)
+    data = tiny_npz(tmp_path / "d.npz")
+    out = tmp_path / "cmp"
+    argv = ["compare", "--data", data, *TINY, "--seeds", "1", "--out", str(out)]
+    code, _, err = run([*argv, "--arms", "none,cutmix+inverse_frequency", "--imbalance", "3"], capsys)
+    assert code == 0, err
+    summary = strict_json((out / "summary.json").read_text())
+    d = summary["differences"]["cutmix+inverse_frequency"]  # type: ignore[index]
+    assert d["ci_low"] is None and d["p_value"] is None and d["pairs"] == 1
+    assert summary["train_class_counts"] == [4, 2, 1]  # type: ignore[index]

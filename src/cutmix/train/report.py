@@ -41,7 +41,7 @@ from cutmix.train.loop import (
     pick_device,
     train,
 )
-from cutmix.train.metrics import balanced_accuracy, is_imbalanced
+from cutmix.train.metrics import balanced_accuracy, is_imbalanced, json_safe
 from cutmix.train.models import build_model, parse_model_kwargs
 from cutmix.train.preview_cmd import preview_from_splits
 
@@ -457,7 +457,8 @@ def _run_compare(
         + "\n".join("# " + c for c in train_cmds)
         + "\n"
     )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # strict JSON: the interval of one seed is null, not NaN
+    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     (out / "report.md").write_text(
         f"# Does {' or '.join(arm_name(a) for a in arms[1:])} help? ({base.data})\n\n"
         f"Data: {summary['data'].get('description', base.data)}; {len(splits.train)} train / "
