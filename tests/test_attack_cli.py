@@ -163,3 +163,46 @@ def test_compare_with_one_seed_writes_strict_json(
     d = summary["differences"]["cutmix+inverse_frequency"]  # type: ignore[index]
     assert d["ci_low"] is None and d["p_value"] is None and d["pairs"] == 1
     assert summary["train_class_counts"] == [4, 2, 1]  # type: ignore[index]
+
+
+def test_evaluate_gives_no_accuracy_to_a_class_without_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``evaluate`` (val/train split) printed and returned 0 % for a class with no image in the
+    split, where ``--split all`` and the run's metrics say ``None``; ``--json`` is strict JSON."""
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 10 + [1] * 10 + [2])  # the lone class-2 image stays in training
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (21, 8, 8), dtype=np.uint8), y=y)
+    out = tmp_path / "r"
+    assert main(["train", "--data", str(tmp_path / "d.npz"), *TINY, "--out", str(out)]) == 0
+    capsys.readouterr()
+    row = strict_json((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["val_per_class"][2] is None  # type: ignore[index]
+    code, text, err = run(["evaluate", str(out), "--json"], capsys)
+    assert code == 0, err
+    res = strict_json(text)
+    assert res["class_count"] == [5, 5, 0] and res["per_class"][2] is None  # type: ignore[index]
+    assert res["per_class"][:2] == row["val_per_class"][:2]  # type: ignore[index]
+    code, text, _ = run(["evaluate", str(out)], capsys)
+    assert code == 0 and text.splitlines()[-1].strip() == "2    (missing: no images)"
+
+
+@pytest.mark.slow  # a subprocess (about 4 s: importing torch)
+def test_evaluate_json_into_a_closed_pipe_is_no_internal_error(
+    tmp_path: Path, digits_run: Path
+) -> None:
+    """``cutmix evaluate RUN --json | head -1`` ended in a BrokenPipeError traceback and the
+    "internal error: this is a bug" line; now it stops quietly with 141 (128 + SIGPIPE)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cutmix", "evaluate", str(digits_run), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "internal error" not in err and "Exception" not in err, err

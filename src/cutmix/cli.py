@@ -439,7 +439,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     if args.json:
-        print(json.dumps(res, indent=2))
+        from cutmix.train.metrics import json_safe
+
+        print(json.dumps(json_safe(res), indent=2, allow_nan=False))
         return 0
     print(
         f"{res['model']} on {res['data']} ({res['split']}, {res['count']} images): top-1 {100 * res['top1']:.2f}%  top-5 {100 * res['top5']:.2f}%  loss {res['loss']:.4f}"
@@ -493,13 +495,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "compare":
-            return cmd_compare(args, argv)
-        if args.command == "preview":
-            return cmd_preview(args)
-        return cmd_evaluate(args)
+        code = _dispatch(args, argv)
+        sys.stdout.flush()  # a closed pipe (| head) shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # the reader of stdout went away (| head): nothing left to say
+        _stdout_to_devnull()
+        return 141  # 128 + SIGPIPE, as the shell reports a command killed by a closed pipe
     except UsageError as e:
         print(f"cutmix: error: {e}", file=sys.stderr)
         return 2
@@ -533,6 +534,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception:  # not the user's fault: show where, and ask for a report
         return _internal_error()
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.command == "train":
+        return cmd_train(args)
+    if args.command == "compare":
+        return cmd_compare(args, argv)
+    if args.command == "preview":
+        return cmd_preview(args)
+    return cmd_evaluate(args)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit does not fail again."""
+    import os
+
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured output)
+        pass
 
 
 def _internal_error() -> int:

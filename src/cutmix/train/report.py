@@ -543,6 +543,8 @@ def evaluate_checkpoint(
     std = torch.tensor(state["std"], device=device).view(1, c, 1, 1)
     d = splits.val if split == "val" else splits.train
     ev = evaluate_model(net, d, mean, std, state["num_classes"], device, batch_size=batch_size)
+    # a class with no image in this split has no accuracy (it was reported as 0 %)
+    per_class = [a if n > 0 else None for a, n in zip(ev["per_class"], ev["class_count"])]
     return {
         "model": name,
         "data": cfg.data,
@@ -552,8 +554,8 @@ def evaluate_checkpoint(
         "top1": ev["acc"],
         "top5": ev["top5"],
         "loss": ev["loss"],
-        "balanced_acc": balanced_accuracy(ev["per_class"], ev["class_count"]),
+        "balanced_acc": balanced_accuracy(per_class, ev["class_count"]),
         "classes": state["classes"],
-        "per_class": ev["per_class"],
+        "per_class": per_class,
         "class_count": ev["class_count"],
     }
