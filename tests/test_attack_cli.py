@@ -206,3 +206,38 @@ def test_evaluate_json_into_a_closed_pipe_is_no_internal_error(
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, err
     assert "Traceback" not in err and "internal error" not in err and "Exception" not in err, err
+
+
+# ------------------------------------------------------------------------------ --model-kwargs
+@pytest.mark.parametrize("key", ["checkpoint_path", "pretrained_cfg_overlay", "cache_dir", "device"])
+def test_model_kwargs_that_load_files_or_move_the_model_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    """``--model-kwargs checkpoint_path='/etc/passwd'`` made timm ``torch.load`` that path (an
+    ``IndexError`` traceback); a checkpoint's config could do the same in ``evaluate``.
+    ``device='meta'`` built a model the loop could not move. Refused before any data is read."""
+    value = {"device": "'meta'", "pretrained_cfg_overlay": "{'file': '/etc/passwd'}"}.get(key)
+    argv = [*TRAIN, "--data", str(tmp_path / "missing"), "--model", "resnet18"]
+    argv += ["--model-kwargs", f"{key}={value or repr(str(tmp_path))}", "--out", str(tmp_path / "o")]
+    code, _, err = run(argv, capsys)
+    one_error(code, err, f"model-kwargs: expected model options (the tool trains from scratch, on --device, and sets the classes and channels itself), got {key}")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"patch_size": 0}, "got patch_size (ZeroDivisionError"),
+        ({"img_size": -1}, "got img_size (ValueError"),
+        ({"embed_dim": 7}, "got embed_dim (AssertionError: dim should be divisible by num_heads)"),
+    ],
+)
+def test_timm_refusing_an_option_in_any_way_is_a_usage_error(kwargs: dict, needle: str) -> None:
+    """Only a ``TypeError`` of ``timm.create_model`` became a one-line error; a ``ValueError``,
+    ``ZeroDivisionError`` or ``AssertionError`` from the model's constructor was an internal error."""
+    pytest.importorskip("timm")
+    from cutmix.train.errors import UsageError
+    from cutmix.train.models import build_model
+
+    with pytest.raises(UsageError, match="model-kwargs: expected options that timm model") as e:
+        build_model("vit_tiny_patch16_224", 3, 3, 32, kwargs)
+    assert needle in str(e.value)
