@@ -241,3 +241,30 @@ def test_timm_refusing_an_option_in_any_way_is_a_usage_error(kwargs: dict, needl
     with pytest.raises(UsageError, match="model-kwargs: expected options that timm model") as e:
         build_model("vit_tiny_patch16_224", 3, 3, 32, kwargs)
     assert needle in str(e.value)
+
+
+# ---------------------------------------------------------------------------------- image folders
+def test_content_hash_reads_a_huge_file_in_chunks(tmp_path: Path) -> None:
+    """The cache's content hash read every file whole (``read_bytes``): one huge ``x.jpg`` in a
+    class folder cost its size in memory before it was even found not to be an image."""
+    import hashlib
+    import tracemalloc
+
+    from cutmix.train.data import _content_hash
+
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as f:  # a sparse 64 MiB file: no disk space used
+        f.truncate(64 << 20)
+    small = tmp_path / "small.png"
+    small.write_bytes(b"abc")
+    tracemalloc.start()
+    try:
+        got = _content_hash([[big], [small]])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak
+    want = hashlib.blake2b(digest_size=16)
+    for part in (bytes(64 << 20), b"\0", b"abc", b"\0"):
+        want.update(part)
+    assert got == want.hexdigest()  # the same key as before: existing cache entries stay valid

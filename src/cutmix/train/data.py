@@ -192,7 +192,9 @@ def _content_hash(files: list[list[Path]]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for group in files:
         for p in group:
-            h.update(p.read_bytes())
+            with open(p, "rb") as f:  # in chunks: a huge file must not be read into memory whole
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
             h.update(b"\0")
     return h.hexdigest()
 
