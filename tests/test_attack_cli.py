@@ -268,3 +268,26 @@ def test_content_hash_reads_a_huge_file_in_chunks(tmp_path: Path) -> None:
     for part in (bytes(64 << 20), b"\0", b"abc", b"\0"):
         want.update(part)
     assert got == want.hexdigest()  # the same key as before: existing cache entries stay valid
+
+
+# -------------------------------------------------------------------------------------- --out
+def test_out_with_a_quoted_tilde_is_the_home_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out '~/runs/x'`` (quoted, or ``--out=~/x`` in zsh) was checked as the home folder but
+    written to a new folder literally named ``~`` in the working folder, like ``--data`` is not."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    data = tiny_npz(tmp_path / "d.npz")
+    argv = ["train", "--data", data, *TINY, "--epochs", "2", "--stop-after", "1"]  # last --epochs wins
+    code, _, err = run([*argv, "--out", "~/runs/x"], capsys)
+    assert code == 0, err
+    assert (home / "runs" / "x" / "last.pt").is_file() and not (work / "~").exists()
+    code, _, err = run(["train", "--resume", "~/runs/x", "--quiet"], capsys)
+    assert code == 0, err
+    code, text, err = run(["evaluate", "~/runs/x", "--json"], capsys)
+    assert code == 0 and strict_json(text)["epoch"] == 2, err  # type: ignore[index]
+    assert not (work / "~").exists()

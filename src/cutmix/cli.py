@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -364,13 +365,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = _config(args)
     result = train(cfg, resume=resume, force=bool(args.force))
-    if result.get("completed", True) and int(__import__("os").environ.get("RANK", "0")) == 0:
+    if result.get("completed", True) and int(os.environ.get("RANK", "0")) == 0:
         f = result["final"]
         print(
             f"{cfg.model} on {cfg.data}, mix {cfg.mix}: val acc {100 * f['val_acc']:.2f}%  top-5 {100 * f['val_top5']:.2f}%  ({result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU)  -> {cfg.out}"
         )
         _print_balanced(result)
-    elif int(__import__("os").environ.get("RANK", "0")) == 0:
+    elif int(os.environ.get("RANK", "0")) == 0:
         print(
             f"stopped after epoch {result['history'][-1]['epoch']}; continue with: cutmix train --resume {cfg.out}/last.pt"
         )
@@ -486,6 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    for name in ("out", "resume", "checkpoint"):  # as --data: a quoted (or zsh --out=~/x) tilde
+        value = getattr(args, name, None)  # was checked expanded but written as a folder "./~"
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
     try:
         from cutmix.train.errors import EXIT_DIVERGED, TrainingDiverged, UsageError
     except ImportError as e:  # pragma: no cover
