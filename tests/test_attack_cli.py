@@ -291,3 +291,29 @@ def test_out_with_a_quoted_tilde_is_the_home_folder(
     code, text, err = run(["evaluate", "~/runs/x", "--json"], capsys)
     assert code == 0 and strict_json(text)["epoch"] == 2, err  # type: ignore[index]
     assert not (work / "~").exists()
+
+
+def image_folder(root: Path, per_class: int = 4, classes: str = "ab") -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("sub", ["run1", "a/deeper", "."])
+def test_out_inside_the_image_folder_is_refused_and_the_folder_left_intact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sub: str
+) -> None:
+    """``--out DATA/run1`` made the run's lock create ``DATA/run1`` before the data was read: that
+    run failed on a class folder without images, and so did every later run on DATA."""
+    data = image_folder(tmp_path / "imgs")
+    for cmd in ("train", "compare"):
+        argv = [cmd, "--data", str(data), *TINY, "--out", str(data / sub)]
+        code, _, err = run(argv, capsys)
+        one_error(code, err, f"out: expected a folder outside the data folder {str(data)!r}")
+    assert sorted(p.name for p in data.iterdir()) == ["a", "b"]
+    assert [p.name for p in (data / "a").iterdir() if p.is_dir()] == []

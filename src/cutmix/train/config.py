@@ -20,7 +20,14 @@ from cutmix.train.imbalance import parse_partner_weights
 from cutmix.train.logs import parse_log_kinds
 from cutmix.train.models import MODELS, parse_model_kwargs
 
-__all__ = ["MAX_IMAGE_SIZE", "MIX_CHOICES", "TrainConfig", "check_device", "check_out_dir"]
+__all__ = [
+    "MAX_IMAGE_SIZE",
+    "MIX_CHOICES",
+    "TrainConfig",
+    "check_device",
+    "check_out_dir",
+    "check_out_outside_data",
+]
 
 MIX_CHOICES = ("none", "cutmix", "mixup", "randommix")
 MAX_IMAGE_SIZE = 2048  # larger sides do not fit a dataset in memory anyway
@@ -48,6 +55,26 @@ def check_out_dir(out: Any, flag: str = "out") -> None:
         parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
     if parent and not os.path.isdir(parent):
         raise UsageError(f"{flag}: expected a folder path, got {str(out)!r} below the file {parent!r}")
+
+
+def check_out_outside_data(out: str, data: str, flag: str = "out") -> None:
+    """The run folder must not lie in the data folder: it would become a class folder without
+    images there (created by the run's lock before the data is read) and break every later run.
+
+    Example:
+        >>> check_out_outside_data("runs/x", "digits")
+    """
+    if data == "digits":
+        return
+    d = os.path.realpath(os.path.expanduser(data))
+    if not os.path.isdir(d):
+        return
+    o = os.path.realpath(os.path.expanduser(out))
+    if o == d or o.startswith(d.rstrip(os.sep) + os.sep):
+        raise UsageError(
+            f"{flag}: expected a folder outside the data folder {data!r}, got {out!r} (inside it, it "
+            "would be read as a class folder)"
+        )
 
 
 def check_device(name: Any) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from cutmix.train.checks import check_checkpoint
-from cutmix.train.config import MIX_CHOICES, TrainConfig
+from cutmix.train.config import MIX_CHOICES, TrainConfig, check_out_outside_data
 from cutmix.train.errors import UsageError
 from cutmix.train.evaluate_all import evaluate_all
 from cutmix.train.imbalance import parse_arm
@@ -337,6 +337,7 @@ def run_compare(
         mix_a, pw_a = parsed[a]
         replace(base, mix=mix_a, partner_weights=pw_a, out=str(out)).validate()
     base = replace(base, mix=parsed[arms[-1]][0], out=str(out)).validate()
+    check_out_outside_data(str(out), base.data)
     with RunLock(out):
         return _run_compare(base, arms, parsed, seeds, out, argv)
 
