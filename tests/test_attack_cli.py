@@ -5,6 +5,7 @@ fix: a traceback, a clobbered file, non-strict JSON or a wrong number."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,45 @@ def test_out_inside_the_image_folder_is_refused_and_the_folder_left_intact(
         one_error(code, err, f"out: expected a folder outside the data folder {str(data)!r}")
     assert sorted(p.name for p in data.iterdir()) == ["a", "b"]
     assert [p.name for p in (data / "a").iterdir() if p.is_dir()] == []
+
+
+def test_class_folder_named_with_bytes_that_are_not_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A class folder whose name is not valid UTF-8 (copied from another system) crashed the cache
+    key and the data fingerprint (``UnicodeEncodeError``: an internal error), then ``evaluate``'s
+    printing on a strict UTF-8 stdout and the compare report's per-class chart."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for name in (b"\xff\xfe", b"ok"):
+        folder = os.path.join(os.fsencode(root), name)
+        try:
+            os.mkdir(folder)
+        except OSError:  # a file system that only takes valid names (macOS, some Windows ones)
+            pytest.skip("this file system refuses names that are not UTF-8")
+        for i in range(4):
+            image = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+            image.save(os.fsdecode(os.path.join(folder, b"%d.png" % i)))
+    out = tmp_path / "r"
+    code, _, err = run(["train", "--data", str(root), *TINY, "--out", str(out)], capsys)
+    assert code == 0, err
+    for argv in (["evaluate", str(out)], ["evaluate", str(out), "--split", "all", "--data", str(root)]):
+        code, text, err = run(argv, capsys)  # capsys writes UTF-8 strictly, as a UTF-8 terminal
+        assert code == 0, err
+        assert "  \ufffd\ufffd  " in text and "  ok  " in text
+
+
+def test_per_class_chart_takes_a_class_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """``compare``'s per-class chart raised a ``TypeError`` (matplotlib refuses surrogates)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cutmix.train.report import plot_per_class
+
+    summary = {"classes": ["\udcff\udcfe", "ok"], "train_class_counts": [4, 2]}
+    summary["arms"] = {"cutmix": {"per_class_mean": [0.5, None]}}  # type: ignore[assignment]
+    plot_per_class(summary, ["cutmix"], tmp_path / "per_class.png")
+    assert (tmp_path / "per_class.png").stat().st_size > 0

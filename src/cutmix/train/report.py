@@ -287,6 +287,17 @@ def plot_curves(results: dict[str, list[dict[str, Any]]], arms: list[str], path:
     plt.close(fig)
 
 
+def shown(name: str) -> str:
+    """A class name as text: folder names that are not valid UTF-8 (kept as surrogate escapes, so
+    that they still match their folders) get U+FFFD instead, which fonts and UTF-8 files accept.
+
+    Example:
+        >>> shown("cat"), shown("\udcff")
+        ('cat', '\ufffd')
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def plot_per_class(summary: dict[str, Any], arms: list[str], path: Path) -> None:
     """Per-class validation accuracy (mean over seeds), one bar per arm per class; the training
     count of every class is written under its name."""
@@ -307,7 +318,9 @@ def plot_per_class(summary: dict[str, Any], arms: list[str], path: Path) -> None
         ax.bar(x + (i - (len(arms) - 1) / 2) * width, vals[:c], width, label=arm_name(arm))
     ax.set_xticks(x)
     ax.set_xticklabels(
-        [f"{n}\n({k})" for n, k in zip(classes, counts)] if len(counts) == c else classes,
+        [f"{shown(n)}\n({k})" for n, k in zip(classes, counts)]
+        if len(counts) == c
+        else [shown(n) for n in classes],
         rotation=0 if c <= 12 else 90,
         fontsize=8,
     )
@@ -362,7 +375,7 @@ def _run_compare(
     )
     if base.imbalance is not None or any(pw != "none" for _, pw in parsed.values()):
         print(
-            f"training class counts ({', '.join(splits.classes)}): {counts}"
+            f"training class counts ({', '.join(map(shown, splits.classes))}): {counts}"
             + (f" (imbalance R = {base.imbalance:g})" if base.imbalance is not None else "")
             + f"; validation: {splits.info['val_class_counts']}",
             file=sys.stderr,
@@ -470,7 +483,7 @@ def _run_compare(
         f"MixUp α {base.mixup_alpha}, p {base.p}, mode {base.mode}, mixing off for the last {base.mix_off_epochs} epochs.\n"
         f"Accuracy at the last epoch, seeds 0..{seeds - 1}; every arm sees the same data order per seed.\n\n"
         + (
-            f"Training class counts ({', '.join(splits.classes)}): {counts}"
+            f"Training class counts ({', '.join(map(shown, splits.classes))}): {counts}"
             + (f" (long-tailed, R = {base.imbalance:g})" if base.imbalance is not None else "")
             + f"; validation: {splits.info['val_class_counts']}. Shot groups by training images: "
             "many > 100, medium 20–100, few < 20.\n\n"
