@@ -360,3 +360,15 @@ def test_per_class_chart_takes_a_class_name_that_is_not_utf8(tmp_path: Path) -> 
     summary["arms"] = {"cutmix": {"per_class_mean": [0.5, None]}}  # type: ignore[assignment]
     plot_per_class(summary, ["cutmix"], tmp_path / "per_class.png")
     assert (tmp_path / "per_class.png").stat().st_size > 0
+
+
+def test_evaluate_lists_missing_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Guards the listing of ``evaluate --split all`` (a name clash there once broke it)."""
+    data = image_folder(tmp_path / "imgs", classes="abc")
+    out = tmp_path / "r"
+    assert main(["train", "--data", str(data), *TINY, "--out", str(out)]) == 0
+    test = image_folder(tmp_path / "test", classes="ca")
+    code, text, err = run(["evaluate", str(out), "--split", "all", "--data", str(test)], capsys)
+    assert code == 0, err
+    assert text.splitlines()[-1] == f"missing classes (no folder in {test}): b"
+    assert "  b    (missing: no images)" in text

@@ -448,16 +448,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"{res['model']} on {res['data']} ({res['split']}, {res['count']} images): top-1 {100 * res['top1']:.2f}%  top-5 {100 * res['top5']:.2f}%  loss {res['loss']:.4f}"
     )
     print(f"balanced accuracy (mean per-class recall) {100 * res['balanced_acc']:.2f}%")
-    from cutmix.train.report import shown  # folder names need not be valid UTF-8
+    from cutmix.train.report import shown as as_text  # folder names need not be valid UTF-8
 
-    names = [shown(c) for c in res["classes"]]
+    names = [as_text(c) for c in res["classes"]]
     width = max(len(c) for c in names)
     counts = res.get("class_count") or [None] * len(names)
     for c, a, n in zip(names, res["per_class"], counts):
         shown = "  (missing: no images)" if a is None else f"{100 * a:6.2f}%"
         print(f"  {c:<{width}}  {shown}" + (f"  ({n} images)" if n else ""))
     if res.get("missing"):
-        print(f"missing classes (no folder in {res['data']}): {', '.join(map(shown, res['missing']))}")
+        print(f"missing classes (no folder in {res['data']}): {', '.join(map(as_text, res['missing']))}")
     return 0
 
 

@@ -288,12 +288,12 @@ def plot_curves(results: dict[str, list[dict[str, Any]]], arms: list[str], path:
 
 
 def shown(name: str) -> str:
-    """A class name as text: folder names that are not valid UTF-8 (kept as surrogate escapes, so
+    r"""A class name as text: folder names that are not valid UTF-8 (kept as surrogate escapes, so
     that they still match their folders) get U+FFFD instead, which fonts and UTF-8 files accept.
 
     Example:
-        >>> shown("cat"), shown("\udcff")
-        ('cat', '\ufffd')
+        >>> shown("cat"), shown("\udcff") == "\ufffd"
+        ('cat', True)
     """
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
