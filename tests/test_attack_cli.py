@@ -164,6 +164,10 @@ def test_compare_with_one_seed_writes_strict_json(
     d = summary["differences"]["cutmix+inverse_frequency"]  # type: ignore[index]
     assert d["ci_low"] is None and d["p_value"] is None and d["pairs"] == 1
     assert summary["train_class_counts"] == [4, 2, 1]  # type: ignore[index]
+    # and the report does not call a difference "larger than the seed-to-seed spread" of one seed
+    report_md = (out / "report.md").read_text()
+    assert "no seed-to-seed spread to compare with (one seed)." in report_md
+    assert "larger than the seed-to-seed spread" not in report_md
 
 
 def test_evaluate_gives_no_accuracy_to_a_class_without_images(

@@ -244,7 +244,9 @@ def format_table(summary: dict[str, Any]) -> str:
             f"{name} − {ref} ({what}): {100 * d['diff']:+.2f} points, {ci} (Welch t-test p = "
             f"{d['p_value']:.3g}); better on {d['wins']}/{d['pairs']} seeds; "
             + (
-                "larger than the seed-to-seed spread."
+                "no seed-to-seed spread to compare with (one seed)."
+                if d["pairs"] < 2
+                else "larger than the seed-to-seed spread."
                 if d["beats_spread"]
                 else "NOT larger than the seed-to-seed spread."
             )
