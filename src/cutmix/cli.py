@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -316,6 +317,7 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cutmix.train.config import TrainConfig
     from cutmix.train.errors import UsageError
     from cutmix.train.loop import load_checkpoint, train
 
@@ -334,8 +336,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"resume: expected --model {saved['model']} (the checkpoint's model), got {args.model!r}"
             )
         cfg = _config(args, saved)
+        default = TrainConfig()
+        # The data may be named by another path (a relative one from another folder): the data
+        # fingerprint, checked before training, says whether it is the same data.
+        same_data = ("data",) if resume.get("data_fingerprint") is None else ()
         for k in (
-            "data",
+            *same_data,
             "image_size",
             "val_fraction",
             "split_seed",
@@ -347,9 +353,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             "batch_size",
             "epochs",
         ):
-            if getattr(cfg, k) != saved[k]:
+            want = saved.get(k, getattr(default, k))  # a checkpoint of an older cutmix lacks new keys
+            if getattr(cfg, k) != want:
                 raise UsageError(
-                    f"resume: expected --{k.replace('_', '-')} {saved[k]} (as in the checkpoint), got {getattr(cfg, k)!r}"
+                    f"resume: expected --{k.replace('_', '-')} {want} (as in the checkpoint), got {getattr(cfg, k)!r}"
                 )
         cfg.stop_after = args.stop_after
         if args.out is None:  # next to the checkpoint, never the path stored inside it
@@ -358,13 +365,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = _config(args)
     result = train(cfg, resume=resume, force=bool(args.force))
-    if result.get("completed", True) and int(__import__("os").environ.get("RANK", "0")) == 0:
+    if result.get("completed", True) and int(os.environ.get("RANK", "0")) == 0:
         f = result["final"]
         print(
             f"{cfg.model} on {cfg.data}, mix {cfg.mix}: val acc {100 * f['val_acc']:.2f}%  top-5 {100 * f['val_top5']:.2f}%  ({result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU)  -> {cfg.out}"
         )
         _print_balanced(result)
-    elif int(__import__("os").environ.get("RANK", "0")) == 0:
+    elif int(os.environ.get("RANK", "0")) == 0:
         print(
             f"stopped after epoch {result['history'][-1]['epoch']}; continue with: cutmix train --resume {cfg.out}/last.pt"
         )
@@ -433,19 +440,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     if args.json:
-        print(json.dumps(res, indent=2))
+        from cutmix.train.metrics import json_safe
+
+        print(json.dumps(json_safe(res), indent=2, allow_nan=False))
         return 0
     print(
         f"{res['model']} on {res['data']} ({res['split']}, {res['count']} images): top-1 {100 * res['top1']:.2f}%  top-5 {100 * res['top5']:.2f}%  loss {res['loss']:.4f}"
     )
     print(f"balanced accuracy (mean per-class recall) {100 * res['balanced_acc']:.2f}%")
-    width = max(len(c) for c in res["classes"])
-    counts = res.get("class_count") or [None] * len(res["classes"])
-    for c, a, n in zip(res["classes"], res["per_class"], counts):
+    from cutmix.train.report import shown as as_text  # folder names need not be valid UTF-8
+
+    names = [as_text(c) for c in res["classes"]]
+    width = max(len(c) for c in names)
+    counts = res.get("class_count") or [None] * len(names)
+    for c, a, n in zip(names, res["per_class"], counts):
         shown = "  (missing: no images)" if a is None else f"{100 * a:6.2f}%"
         print(f"  {c:<{width}}  {shown}" + (f"  ({n} images)" if n else ""))
     if res.get("missing"):
-        print(f"missing classes (no folder in {res['data']}): {', '.join(res['missing'])}")
+        print(f"missing classes (no folder in {res['data']}): {', '.join(map(as_text, res['missing']))}")
     return 0
 
 
@@ -478,6 +490,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    for name in ("out", "resume", "checkpoint"):  # as --data: a quoted (or zsh --out=~/x) tilde
+        value = getattr(args, name, None)  # was checked expanded but written as a folder "./~"
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
     try:
         from cutmix.train.errors import EXIT_DIVERGED, TrainingDiverged, UsageError
     except ImportError as e:  # pragma: no cover
@@ -487,13 +503,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "compare":
-            return cmd_compare(args, argv)
-        if args.command == "preview":
-            return cmd_preview(args)
-        return cmd_evaluate(args)
+        code = _dispatch(args, argv)
+        sys.stdout.flush()  # a closed pipe (| head) shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # the reader of stdout went away (| head): nothing left to say
+        _stdout_to_devnull()
+        return 141  # 128 + SIGPIPE, as the shell reports a command killed by a closed pipe
     except UsageError as e:
         print(f"cutmix: error: {e}", file=sys.stderr)
         return 2
@@ -527,6 +542,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception:  # not the user's fault: show where, and ask for a report
         return _internal_error()
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.command == "train":
+        return cmd_train(args)
+    if args.command == "compare":
+        return cmd_compare(args, argv)
+    if args.command == "preview":
+        return cmd_preview(args)
+    return cmd_evaluate(args)
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit does not fail again."""
+    import os
+
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured output)
+        pass
 
 
 def _internal_error() -> int:

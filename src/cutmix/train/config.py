@@ -17,9 +17,17 @@ from typing import Any
 
 from cutmix.train.errors import UsageError
 from cutmix.train.imbalance import parse_partner_weights
-from cutmix.train.models import parse_model_kwargs
+from cutmix.train.logs import parse_log_kinds
+from cutmix.train.models import MODELS, parse_model_kwargs
 
-__all__ = ["MAX_IMAGE_SIZE", "MIX_CHOICES", "TrainConfig", "check_device", "check_out_dir"]
+__all__ = [
+    "MAX_IMAGE_SIZE",
+    "MIX_CHOICES",
+    "TrainConfig",
+    "check_device",
+    "check_out_dir",
+    "check_out_outside_data",
+]
 
 MIX_CHOICES = ("none", "cutmix", "mixup", "randommix")
 MAX_IMAGE_SIZE = 2048  # larger sides do not fit a dataset in memory anyway
@@ -47,6 +55,26 @@ def check_out_dir(out: Any, flag: str = "out") -> None:
         parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
     if parent and not os.path.isdir(parent):
         raise UsageError(f"{flag}: expected a folder path, got {str(out)!r} below the file {parent!r}")
+
+
+def check_out_outside_data(out: str, data: str, flag: str = "out") -> None:
+    """The run folder must not lie in the data folder: it would become a class folder without
+    images there (created by the run's lock before the data is read) and break every later run.
+
+    Example:
+        >>> check_out_outside_data("runs/x", "digits")
+    """
+    if data == "digits":
+        return
+    d = os.path.realpath(os.path.expanduser(data))
+    if not os.path.isdir(d):
+        return
+    o = os.path.realpath(os.path.expanduser(out))
+    if o == d or o.startswith(d.rstrip(os.sep) + os.sep):
+        raise UsageError(
+            f"{flag}: expected a folder outside the data folder {data!r}, got {out!r} (inside it, it "
+            "would be read as a class folder)"
+        )
 
 
 def check_device(name: Any) -> None:
@@ -214,6 +242,7 @@ class TrainConfig:
             bad("seed", "a seed in [0, 2**63)", self.seed)
         check_out_dir(self.out, "out")
         check_device(self.device)
+        parse_log_kinds(self.log)  # before any data is read or any run file is (re)written
         self._validate_imbalance()
         return self
 
@@ -231,7 +260,12 @@ class TrainConfig:
                 f"partner-weights: expected --mode sample or batch (pairs are not weighted), "
                 f"got --mode pair with --partner-weights {self.partner_weights}"
             )
-        parse_model_kwargs(self.model_kwargs)
+        kwargs = parse_model_kwargs(self.model_kwargs)
+        if kwargs and self.model in MODELS:
+            raise UsageError(
+                f"model-kwargs: expected none for the built-in model {self.model!r} (they go to timm "
+                f"models), got {', '.join(f'{k}={v!r}' for k, v in kwargs.items())}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -177,13 +177,12 @@ def _folder_key(root: Path, files: list[list[Path]], image_size: int) -> str:
     """The cache entry of a folder: its resolved location and every file's path, size, mtime and
     inode (the contents are checked against :func:`_content_hash` when the entry is read)."""
     h = hashlib.sha256(f"cutmix-imagefolder/{_CACHE_VERSION}/{image_size}".encode())
-    h.update(str(root.resolve()).encode() + b"\0")
+    h.update(os.fsencode(root.resolve()) + b"\0")  # fsencode: names need not be valid UTF-8
     for group in files:
         for p in group:
             st = p.stat()
-            h.update(
-                f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode()
-            )
+            h.update(os.fsencode(p.relative_to(root).as_posix()))
+            h.update(f"\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
     return h.hexdigest()[:24]
 
 
@@ -192,7 +191,9 @@ def _content_hash(files: list[list[Path]]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for group in files:
         for p in group:
-            h.update(p.read_bytes())
+            with open(p, "rb") as f:  # in chunks: a huge file must not be read into memory whole
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
             h.update(b"\0")
     return h.hexdigest()
 
@@ -623,5 +624,5 @@ def fingerprint(train: Data, val: Data, classes: list[str]) -> str:
         h.update(repr((tuple(d.x.shape), tuple(d.y.shape))).encode())
         h.update(d.x.contiguous().numpy().tobytes())
         h.update(d.y.contiguous().numpy().tobytes())
-    h.update("\0".join(classes).encode())
+    h.update("\0".join(classes).encode("utf-8", "surrogateescape"))  # folder names: any bytes
     return h.hexdigest()

@@ -12,7 +12,7 @@ same permutation is drawn on all ranks, padded to a multiple of the world size a
 rank 0 writes files and prints.
 
 Example:
-    >>> from cutmix.train.config import TrainConfig
+    >>> from cutmix.train.config import TrainConfig, check_out_outside_data
     >>> import tempfile
     >>> cfg = TrainConfig(epochs=1, train_subset=100, out=tempfile.mkdtemp(), quiet=True)
     >>> result = train(cfg)
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import cutmix
-from cutmix.train.config import TrainConfig
+from cutmix.train.config import TrainConfig, check_out_outside_data
 from cutmix.train.data import Data, Splits, load_data
 from cutmix.train.errors import TrainingDiverged, UsageError
 from cutmix.train.imbalance import class_counts, long_tail_indices, partner_class_weights
@@ -362,6 +362,7 @@ def train(
     Returns a summary: the config, the per-epoch history, the final metrics, CPU and wall time.
     """
     cfg.validate()
+    check_out_outside_data(cfg.out, cfg.data)
     dist = Dist()
     device = pick_device(cfg.device, dist)
     lock = RunLock(cfg.out) if dist.main else nullcontext()

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "balanced_accuracy",
     "group_accuracy",
     "is_imbalanced",
+    "json_safe",
     "shot_groups",
 ]
 
@@ -111,3 +113,20 @@ def is_imbalanced(train_counts: Sequence[int], imbalance: float | None = None) -
     if imbalance is not None:
         return True
     return bool(train_counts) and max(train_counts) >= 1.5 * max(1, min(train_counts))
+
+
+def json_safe(obj: object) -> object:
+    """``obj`` with every non-finite float (a CI of one seed, a balanced accuracy of nothing)
+    replaced by ``None``, so that ``json.dumps(..., allow_nan=False)`` writes strict JSON.
+
+    Example:
+        >>> json_safe({"ci": [float("nan"), 0.5], "p": float("inf")})
+        {'ci': [None, 0.5], 'p': None}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj

@@ -131,6 +131,19 @@ class CifarResNet(nn.Module):
 
 
 MODELS = ("tutorial", "resnet8", "resnet20", "preact_resnet18")
+# timm.create_model options the tool sets itself, or that load files or move the model: a value
+# from --model-kwargs (or from an untrusted checkpoint's config) must not read a path or pick a device.
+_TOOL_KWARGS = (
+    "pretrained",
+    "pretrained_cfg",
+    "pretrained_cfg_overlay",
+    "checkpoint_path",
+    "cache_dir",
+    "device",
+    "dtype",
+    "num_classes",
+    "in_chans",
+)
 
 
 def parse_model_kwargs(spec: str | None) -> dict[str, Any]:
@@ -164,9 +177,14 @@ def parse_model_kwargs(spec: str | None) -> dict[str, Any]:
             raise UsageError(
                 f"model-kwargs: expected comma-separated name=value pairs (e.g. img_size=32,drop_path_rate=0.1), got {part.strip()!r}"
             )
+        if key in _TOOL_KWARGS:
+            raise UsageError(
+                f"model-kwargs: expected model options (the tool trains from scratch, on --device, "
+                f"and sets the classes and channels itself), got {key}"
+            )
         try:
             out[key] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):  # not a literal: a string
             out[key] = value.strip()
     return out
 
@@ -240,12 +258,13 @@ def build_model(
                 in_chans=in_channels,
                 **(kwargs or {}),
             )
-        except TypeError as e:
+        except Exception as e:  # models refuse options in many ways (TypeError, ValueError, assert)
             if not kwargs:
                 raise
             raise UsageError(
                 f"model-kwargs: expected options that timm model {timm_name!r} takes, got "
-                f"{', '.join(sorted(kwargs))} ({str(e).strip().splitlines()[0][:200]})"
+                f"{', '.join(sorted(kwargs))} ({type(e).__name__}: "
+                f"{(str(e).strip().splitlines() or ['no message'])[0][:200]})"
             ) from None
     hint = " or any timm model name" if timm is not None else " (install timm for more)"
     raise UsageError(f"model: expected one of {', '.join(MODELS)}{hint}, got {name!r}")

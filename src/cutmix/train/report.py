@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from cutmix.train.checks import check_checkpoint
-from cutmix.train.config import MIX_CHOICES, TrainConfig
+from cutmix.train.config import MIX_CHOICES, TrainConfig, check_out_outside_data
 from cutmix.train.errors import UsageError
 from cutmix.train.evaluate_all import evaluate_all
 from cutmix.train.imbalance import parse_arm
@@ -41,7 +41,7 @@ from cutmix.train.loop import (
     pick_device,
     train,
 )
-from cutmix.train.metrics import balanced_accuracy, is_imbalanced
+from cutmix.train.metrics import balanced_accuracy, is_imbalanced, json_safe
 from cutmix.train.models import build_model, parse_model_kwargs
 from cutmix.train.preview_cmd import preview_from_splits
 
@@ -244,7 +244,9 @@ def format_table(summary: dict[str, Any]) -> str:
             f"{name} − {ref} ({what}): {100 * d['diff']:+.2f} points, {ci} (Welch t-test p = "
             f"{d['p_value']:.3g}); better on {d['wins']}/{d['pairs']} seeds; "
             + (
-                "larger than the seed-to-seed spread."
+                "no seed-to-seed spread to compare with (one seed)."
+                if d["pairs"] < 2
+                else "larger than the seed-to-seed spread."
                 if d["beats_spread"]
                 else "NOT larger than the seed-to-seed spread."
             )
@@ -287,6 +289,17 @@ def plot_curves(results: dict[str, list[dict[str, Any]]], arms: list[str], path:
     plt.close(fig)
 
 
+def shown(name: str) -> str:
+    r"""A class name as text: folder names that are not valid UTF-8 (kept as surrogate escapes, so
+    that they still match their folders) get U+FFFD instead, which fonts and UTF-8 files accept.
+
+    Example:
+        >>> shown("cat"), shown("\udcff") == "\ufffd"
+        ('cat', True)
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def plot_per_class(summary: dict[str, Any], arms: list[str], path: Path) -> None:
     """Per-class validation accuracy (mean over seeds), one bar per arm per class; the training
     count of every class is written under its name."""
@@ -307,7 +320,9 @@ def plot_per_class(summary: dict[str, Any], arms: list[str], path: Path) -> None
         ax.bar(x + (i - (len(arms) - 1) / 2) * width, vals[:c], width, label=arm_name(arm))
     ax.set_xticks(x)
     ax.set_xticklabels(
-        [f"{n}\n({k})" for n, k in zip(classes, counts)] if len(counts) == c else classes,
+        [f"{shown(n)}\n({k})" for n, k in zip(classes, counts)]
+        if len(counts) == c
+        else [shown(n) for n in classes],
         rotation=0 if c <= 12 else 90,
         fontsize=8,
     )
@@ -337,6 +352,7 @@ def run_compare(
         mix_a, pw_a = parsed[a]
         replace(base, mix=mix_a, partner_weights=pw_a, out=str(out)).validate()
     base = replace(base, mix=parsed[arms[-1]][0], out=str(out)).validate()
+    check_out_outside_data(str(out), base.data)
     with RunLock(out):
         return _run_compare(base, arms, parsed, seeds, out, argv)
 
@@ -361,7 +377,7 @@ def _run_compare(
     )
     if base.imbalance is not None or any(pw != "none" for _, pw in parsed.values()):
         print(
-            f"training class counts ({', '.join(splits.classes)}): {counts}"
+            f"training class counts ({', '.join(map(shown, splits.classes))}): {counts}"
             + (f" (imbalance R = {base.imbalance:g})" if base.imbalance is not None else "")
             + f"; validation: {splits.info['val_class_counts']}",
             file=sys.stderr,
@@ -457,7 +473,8 @@ def _run_compare(
         + "\n".join("# " + c for c in train_cmds)
         + "\n"
     )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # strict JSON: the interval of one seed is null, not NaN
+    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     (out / "report.md").write_text(
         f"# Does {' or '.join(arm_name(a) for a in arms[1:])} help? ({base.data})\n\n"
         f"Data: {summary['data'].get('description', base.data)}; {len(splits.train)} train / "
@@ -468,7 +485,7 @@ def _run_compare(
         f"MixUp α {base.mixup_alpha}, p {base.p}, mode {base.mode}, mixing off for the last {base.mix_off_epochs} epochs.\n"
         f"Accuracy at the last epoch, seeds 0..{seeds - 1}; every arm sees the same data order per seed.\n\n"
         + (
-            f"Training class counts ({', '.join(splits.classes)}): {counts}"
+            f"Training class counts ({', '.join(map(shown, splits.classes))}): {counts}"
             + (f" (long-tailed, R = {base.imbalance:g})" if base.imbalance is not None else "")
             + f"; validation: {splits.info['val_class_counts']}. Shot groups by training images: "
             "many > 100, medium 20–100, few < 20.\n\n"
@@ -542,6 +559,8 @@ def evaluate_checkpoint(
     std = torch.tensor(state["std"], device=device).view(1, c, 1, 1)
     d = splits.val if split == "val" else splits.train
     ev = evaluate_model(net, d, mean, std, state["num_classes"], device, batch_size=batch_size)
+    # a class with no image in this split has no accuracy (it was reported as 0 %)
+    per_class = [a if n > 0 else None for a, n in zip(ev["per_class"], ev["class_count"])]
     return {
         "model": name,
         "data": cfg.data,
@@ -551,8 +570,8 @@ def evaluate_checkpoint(
         "top1": ev["acc"],
         "top5": ev["top5"],
         "loss": ev["loss"],
-        "balanced_acc": balanced_accuracy(ev["per_class"], ev["class_count"]),
+        "balanced_acc": balanced_accuracy(per_class, ev["class_count"]),
         "classes": state["classes"],
-        "per_class": ev["per_class"],
+        "per_class": per_class,
         "class_count": ev["class_count"],
     }
