@@ -24,8 +24,9 @@ RUFF_CHECK := $(BIN)/ruff check src tests benchmarks conftest.py
 LINT_IMPORTS := PYTHONPATH=src $(BIN)/lint-imports --no-logo
 MYPY := PYTHONPATH=src $(BIN)/mypy
 
-# The static checks CI runs (through `make test`): lint, the import layers, the types.
+# The static checks CI runs (through `make test`): format, lint, the import layers, the types.
 static: setup
+	$(BIN)/ruff format --check src tests benchmarks conftest.py
 	$(RUFF_CHECK)
 	$(LINT_IMPORTS)
 	$(MYPY)

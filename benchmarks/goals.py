@@ -32,7 +32,10 @@ def load_goals(rows: list[Row], loaded: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for shape in dict.fromkeys(r.shape for r in rows if r.section == "images"):
         by = {r.case: r for r in rows if r.section == "images" and r.shape == shape and r.n}
-        for how, auto in (("out of place", "cut_images sample"), ("in place", "cut_images sample inplace")):
+        for how, auto in (
+            ("out of place", "cut_images sample"),
+            ("in place", "cut_images sample inplace"),
+        ):
             forced = [by[f"{auto} [{k}]"] for k in KERNELS if f"{auto} [{k}]" in by]
             if auto in by and forced:
                 best = min(forced, key=lambda r: r.median_ms)
@@ -48,16 +51,33 @@ def load_goals(rows: list[Row], loaded: bool) -> list[dict[str, Any]]:
             for peer in (TIMM_ELEM, TORCHVISION):
                 if full is not None and peer in by:
                     out.append(
-                        _goal(f"{shape} full call{variant} ÷ {peer}", paired_ratio(full, by[peer]), 1.0, True)
+                        _goal(
+                            f"{shape} full call{variant} ÷ {peer}",
+                            paired_ratio(full, by[peer]),
+                            1.0,
+                            True,
+                        )
                     )
             if shape != BIG:
                 continue
             inplace = by.get("cut_images sample inplace" + variant)
             limits = (2.5, 4.0) if loaded else (1.3, 1.2)
             if full is not None and "clone()" in by:
-                out.append(_goal(f"{shape} full call{variant} ×clone", paired_ratio(full, by["clone()"]), limits[0]))
+                out.append(
+                    _goal(
+                        f"{shape} full call{variant} ×clone",
+                        paired_ratio(full, by["clone()"]),
+                        limits[0],
+                    )
+                )
             if inplace is not None and "copy_" in by:
-                out.append(_goal(f"{shape} in place{variant} ×copy", paired_ratio(inplace, by["copy_"]), limits[1]))
+                out.append(
+                    _goal(
+                        f"{shape} in place{variant} ×copy",
+                        paired_ratio(inplace, by["copy_"]),
+                        limits[1],
+                    )
+                )
     return out
 
 

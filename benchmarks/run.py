@@ -53,12 +53,18 @@ def format_goals(gs: list[dict[str, Any]]) -> str:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (cuda when available)")
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (1; --load: 2)")
     ap.add_argument("--reps", type=int, default=None, help="timed rounds per case (21; --load: 5)")
-    ap.add_argument("--warmup", type=int, default=None, help="untimed calls per case (2; --load: 1)")
-    ap.add_argument("--budget", type=float, default=None, help="max s per slow case (4; --load: 1.5)")
+    ap.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls per case (2; --load: 1)"
+    )
+    ap.add_argument(
+        "--budget", type=float, default=None, help="max s per slow case (4; --load: 1.5)"
+    )
     ap.add_argument(
         "--sections",
         default="sampling,images,targets,train,scaling",
@@ -129,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             gs = load_goals(rows, loaded=is_loaded)
             report[name.lower()] = {"rows": [asdict(r) for r in rows], "goals": gs}
             if not args.quiet:
-                print(f"## {name} ({threads} intra-op threads" + (f", {len(pids)} hogs)" if is_loaded else ")"))
+                print(
+                    f"## {name} ({threads} intra-op threads"
+                    + (f", {len(pids)} hogs)" if is_loaded else ")")
+                )
                 print()
                 print(format_table(rows))
                 print()
@@ -141,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         sections = {s.strip() for s in args.sections.split(",") if s.strip()}
         if args.smoke:
             target_sizes, train_n, ns, sides, n_fixed, side, sample_ns = (
-                [(8, 100)], 8, [2, 4], [16, 32], 2, 16, [4],
+                [(8, 100)],
+                8,
+                [2, 4],
+                [16, 32],
+                2,
+                16,
+                [4],
             )
         else:
             target_sizes = [(128, 1000), (128, 21843)]
@@ -170,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         env = environment(device, torch.get_num_threads())
         syncs = suite.check_no_sync(device)
         gs = goals(rows)
-        report = {"environment": env, "rows": [asdict(r) for r in rows], "goals": gs, "sync_checks": syncs}
+        report = {
+            "environment": env,
+            "rows": [asdict(r) for r in rows],
+            "goals": gs,
+            "sync_checks": syncs,
+        }
         if not args.quiet:
             print(json.dumps(env, indent=1))
             print(format_table(rows))

@@ -418,5 +418,3 @@ def check_no_sync(device: torch.device) -> dict[str, str]:
         finally:
             torch.cuda.set_sync_debug_mode("default")
     return out
-
-

@@ -54,7 +54,9 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stopped two-epoch run on 24 tiny images (its folder: last.pt after epoch 1)."""
     root = tmp_path_factory.mktemp("run")
     rng = np.random.default_rng(0)
-    np.savez(root / "d.npz", x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 3)
+    np.savez(
+        root / "d.npz", x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 3
+    )
     argv = ["train", "--data", str(root / "d.npz"), "--image-size", "8", "--model", "resnet8"]
     argv += ["--epochs", "2", "--stop-after", "1", "--val-fraction", "0.5", "--batch-size", "4"]
     assert main([*argv, "--quiet", "--out", str(root / "r")]) == 0
@@ -103,7 +105,10 @@ def test_resume_of_a_checkpoint_from_before_the_imbalance_options(
     code, _, err = run(["train", "--resume", str(old), "--quiet"], capsys)
     assert code == 0, err
     assert "Traceback" not in err
-    assert [json.loads(s)["epoch"] for s in (old / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert [json.loads(s)["epoch"] for s in (old / "metrics.jsonl").read_text().splitlines()] == [
+        1,
+        2,
+    ]
     # an option the old run did not have must still match its default
     code, _, err = run(["train", "--resume", str(old), "--quiet", "--imbalance", "10"], capsys)
     one_error(code, err, "resume: expected --imbalance None (as in the checkpoint), got 10.0")
@@ -126,8 +131,12 @@ def test_resume_from_another_folder_names_the_data_by_another_path(
     assert main([*argv, "--out", str(run_dir)]) == 0
     monkeypatch.chdir(tmp_path)
     code, _, err = run(["train", "--resume", str(run_dir), "--quiet"], capsys)
-    one_error(code, err, "data: expected 'digits', a folder or an .npz file, got missing path 'd.npz'")
-    code, _, err = run(["train", "--resume", str(run_dir), "--quiet", "--data", str(arrays)], capsys)
+    one_error(
+        code, err, "data: expected 'digits', a folder or an .npz file, got missing path 'd.npz'"
+    )
+    code, _, err = run(
+        ["train", "--resume", str(run_dir), "--quiet", "--data", str(arrays)], capsys
+    )
     assert code == 0, err
     other = tmp_path / "other.npz"
     np.savez(other, x=rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), y=np.arange(24) % 3)
@@ -158,7 +167,9 @@ def test_compare_with_one_seed_writes_strict_json(
     data = tiny_npz(tmp_path / "d.npz")
     out = tmp_path / "cmp"
     argv = ["compare", "--data", data, *TINY, "--seeds", "1", "--out", str(out)]
-    code, _, err = run([*argv, "--arms", "none,cutmix+inverse_frequency", "--imbalance", "3"], capsys)
+    code, _, err = run(
+        [*argv, "--arms", "none,cutmix+inverse_frequency", "--imbalance", "3"], capsys
+    )
     assert code == 0, err
     summary = strict_json((out / "summary.json").read_text())
     d = summary["differences"]["cutmix+inverse_frequency"]  # type: ignore[index]
@@ -214,7 +225,9 @@ def test_evaluate_json_into_a_closed_pipe_is_no_internal_error(
 
 
 # ------------------------------------------------------------------------------ --model-kwargs
-@pytest.mark.parametrize("key", ["checkpoint_path", "pretrained_cfg_overlay", "cache_dir", "device"])
+@pytest.mark.parametrize(
+    "key", ["checkpoint_path", "pretrained_cfg_overlay", "cache_dir", "device"]
+)
 def test_model_kwargs_that_load_files_or_move_the_model_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
 ) -> None:
@@ -223,9 +236,18 @@ def test_model_kwargs_that_load_files_or_move_the_model_are_refused(
     ``device='meta'`` built a model the loop could not move. Refused before any data is read."""
     value = {"device": "'meta'", "pretrained_cfg_overlay": "{'file': '/etc/passwd'}"}.get(key)
     argv = [*TRAIN, "--data", str(tmp_path / "missing"), "--model", "resnet18"]
-    argv += ["--model-kwargs", f"{key}={value or repr(str(tmp_path))}", "--out", str(tmp_path / "o")]
+    argv += [
+        "--model-kwargs",
+        f"{key}={value or repr(str(tmp_path))}",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     code, _, err = run(argv, capsys)
-    one_error(code, err, f"model-kwargs: expected model options (the tool trains from scratch, on --device, and sets the classes and channels itself), got {key}")
+    one_error(
+        code,
+        err,
+        f"model-kwargs: expected model options (the tool trains from scratch, on --device, and sets the classes and channels itself), got {key}",
+    )
 
 
 @pytest.mark.parametrize(
@@ -287,7 +309,16 @@ def test_out_with_a_quoted_tilde_is_the_home_folder(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(work)
     data = tiny_npz(tmp_path / "d.npz")
-    argv = ["train", "--data", data, *TINY, "--epochs", "2", "--stop-after", "1"]  # last --epochs wins
+    argv = [
+        "train",
+        "--data",
+        data,
+        *TINY,
+        "--epochs",
+        "2",
+        "--stop-after",
+        "1",
+    ]  # last --epochs wins
     code, _, err = run([*argv, "--out", "~/runs/x"], capsys)
     assert code == 0, err
     assert (home / "runs" / "x" / "last.pt").is_file() and not (work / "~").exists()
@@ -305,7 +336,9 @@ def image_folder(root: Path, per_class: int = 4, classes: str = "ab") -> Path:
     for c in classes:
         (root / c).mkdir(parents=True)
         for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                root / c / f"{i}.png"
+            )
     return root
 
 
@@ -347,7 +380,10 @@ def test_class_folder_named_with_bytes_that_are_not_utf8(
     out = tmp_path / "r"
     code, _, err = run(["train", "--data", str(root), *TINY, "--out", str(out)], capsys)
     assert code == 0, err
-    for argv in (["evaluate", str(out)], ["evaluate", str(out), "--split", "all", "--data", str(root)]):
+    for argv in (
+        ["evaluate", str(out)],
+        ["evaluate", str(out), "--split", "all", "--data", str(root)],
+    ):
         code, text, err = run(argv, capsys)  # capsys writes UTF-8 strictly, as a UTF-8 terminal
         assert code == 0, err
         assert "  \ufffd\ufffd  " in text and "  ok  " in text

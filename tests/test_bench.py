@@ -125,7 +125,9 @@ def _rows(loaded_factor: float) -> list[bench.Row]:
         "torchvision v2 CutMix": 100.0,
     }
     rows = [
-        bench.Row("images", shape, k, v, 3, "peer" if k.startswith(("timm", "torchvision")) else "ours")
+        bench.Row(
+            "images", shape, k, v, 3, "peer" if k.startswith(("timm", "torchvision")) else "ours"
+        )
         for k, v in ms.items()
     ]
     bench.set_ratios(rows, {"copy": "copy_", "clone": "clone()"})

@@ -53,7 +53,9 @@ def test_train_evaluate_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture
     # Per-class accuracies average (3 images per class) to the top-1 accuracy.
     assert np.mean(res["per_class"]) == pytest.approx(res["top1"])
     code, stdout, _ = run(["evaluate", str(out)], capsys)
-    assert code == 0 and "top-5" in stdout and stdout.count("%") == 13  # top-1, top-5, balanced, 10 classes
+    assert (
+        code == 0 and "top-5" in stdout and stdout.count("%") == 13
+    )  # top-1, top-5, balanced, 10 classes
 
     # Interrupted after one epoch, then resumed: the same final weights as the uninterrupted run.
     part = tmp_path / "part"

@@ -63,7 +63,9 @@ def _check_tensorboard(run: Path) -> None:
     acc = EventAccumulator(str(run / "tensorboard"))
     acc.Reload()
     want = _jsonl(run)
-    assert {"train_loss", "train_acc", "lr", "val_acc", "val_per_class/0"} <= set(acc.Tags()["scalars"])
+    assert {"train_loss", "train_acc", "lr", "val_acc", "val_per_class/0"} <= set(
+        acc.Tags()["scalars"]
+    )
     events = acc.Scalars("train_loss")
     assert [e.step for e in events] == [r["epoch"] for r in want]
     assert [e.value for e in events] == pytest.approx([r["train_loss"] for r in want], rel=1e-6)

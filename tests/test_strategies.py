@@ -450,14 +450,38 @@ def _grid() -> list[tuple[int, str, torch.Tensor, str, bool, torch.Tensor | None
         (11, "auto large out of place", big, "auto", False, None, on),
         (11, "auto large out=", big, "auto", False, torch.empty_like(big), on),
         (11, "auto without C, 224²", big, "auto", False, None, off),
-        (11, "auto large out= in another layout", big, "auto", False, big.contiguous(memory_format=torch.channels_last), on),
+        (
+            11,
+            "auto large out= in another layout",
+            big,
+            "auto",
+            False,
+            big.contiguous(memory_format=torch.channels_last),
+            on,
+        ),
         (11, "auto f32 3x148² (257 KiB)", torch.zeros(2, 3, 148, 148), "auto", False, None, on),
         (12, "auto f32 3x147² (253 KiB)", torch.zeros(2, 3, 147, 147), "auto", False, None, on),
-        (12, "auto uint8 3x224² (147 KiB)", torch.zeros(2, 3, 224, 224, dtype=torch.uint8), "auto", False, None, on),
+        (
+            12,
+            "auto uint8 3x224² (147 KiB)",
+            torch.zeros(2, 3, 224, 224, dtype=torch.uint8),
+            "auto",
+            False,
+            None,
+            on,
+        ),
         (12, "auto small", small, "auto", False, None, on),
         (12, "auto uint8 3x128² (48 KiB)", u8, "auto", False, None, on),
         (13, "auto in place 32²", small, "auto", True, None, on),
-        (13, "auto in place just under 192 KiB", torch.zeros(2, 3, 127, 128), "auto", True, None, on),
+        (
+            13,
+            "auto in place just under 192 KiB",
+            torch.zeros(2, 3, 127, 128),
+            "auto",
+            True,
+            None,
+            on,
+        ),
         (14, "auto in place 192 KiB", torch.zeros(2, 3, 128, 128), "auto", True, None, on),
         (14, "auto in place 224²", big, "auto", True, None, on),
         (14, "auto without C, f32 3x64²", torch.zeros(2, 3, 64, 64), "auto", False, None, off),
@@ -487,7 +511,9 @@ def test_route_follows_its_docstring_table(threads: int, monkeypatch: pytest.Mon
             assert column == "any" or strategy in column.split(", "), (row, what)
             monkeypatch.setenv("CUTMIX_NATIVE", "1" if with_c else "0")
             if kernel == "error":
-                with pytest.raises(ValueError, match=f"strategy: expected '{strategy}' only on CPU"):
+                with pytest.raises(
+                    ValueError, match=f"strategy: expected '{strategy}' only on CPU"
+                ):
                     F._route(x, strategy, inplace, out)
             else:
                 assert F._route(x, strategy, inplace, out) == kernel, (row, what)

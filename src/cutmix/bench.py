@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     """Time ours against copy and clone; print a table (and write JSON with ``--json``)."""
     ap = argparse.ArgumentParser(prog="cutmix bench", description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cpu, and cuda if any)")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: as is)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: as is)"
+    )
     ap.add_argument("--shape", default="128,3,224,224", help="N,C,H,W of the f32 batch")
     ap.add_argument("--reps", type=int, default=15, help="timed rounds per case (median)")
     ap.add_argument("--smoke", action="store_true", help="a tiny batch, 3 rounds: checks it runs")
@@ -193,14 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         devices = [args.device]
     if "cuda" in devices and not torch.cuda.is_available():
-        print("cutmix: error: bench: expected --device cuda to find CUDA, got none", file=sys.stderr)
+        print(
+            "cutmix: error: bench: expected --device cuda to find CUDA, got none", file=sys.stderr
+        )
         return 2
     try:
         shape = tuple(int(v) for v in args.shape.split(","))
         if len(shape) != 4 or min(shape) < 1:
             raise ValueError
     except ValueError:
-        print(f"cutmix: error: bench: expected --shape N,C,H,W, got {args.shape!r}", file=sys.stderr)
+        print(
+            f"cutmix: error: bench: expected --shape N,C,H,W, got {args.shape!r}", file=sys.stderr
+        )
         return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)

@@ -353,7 +353,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             "batch_size",
             "epochs",
         ):
-            want = saved.get(k, getattr(default, k))  # a checkpoint of an older cutmix lacks new keys
+            want = saved.get(
+                k, getattr(default, k)
+            )  # a checkpoint of an older cutmix lacks new keys
             if getattr(cfg, k) != want:
                 raise UsageError(
                     f"resume: expected --{k.replace('_', '-')} {want} (as in the checkpoint), got {getattr(cfg, k)!r}"
@@ -457,7 +459,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         shown = "  (missing: no images)" if a is None else f"{100 * a:6.2f}%"
         print(f"  {c:<{width}}  {shown}" + (f"  ({n} images)" if n else ""))
     if res.get("missing"):
-        print(f"missing classes (no folder in {res['data']}): {', '.join(map(as_text, res['missing']))}")
+        print(
+            f"missing classes (no folder in {res['data']}): {', '.join(map(as_text, res['missing']))}"
+        )
     return 0
 
 

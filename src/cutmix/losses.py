@@ -169,7 +169,12 @@ def mixed_binary_cross_entropy(
     if not logits.is_floating_point():
         V.fail("logits", "a floating-point tensor", V.describe(logits), kind=TypeError)
     if labels.is_complex():
-        V.fail("labels", "0/1 values or multi-hot rows, not complex", V.describe(labels), kind=TypeError)
+        V.fail(
+            "labels",
+            "0/1 values or multi-hot rows, not complex",
+            V.describe(labels),
+            kind=TypeError,
+        )
     if labels.dim() == 0:
         V.fail("labels", "(N,) 0/1 values or (N, C) multi-hot", V.describe(labels))
     n = labels.shape[0]

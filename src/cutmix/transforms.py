@@ -444,9 +444,7 @@ class RandomMix(_Mix):
         if (
             len(weights) != len(self.transforms)
             or any(
-                isinstance(w, bool)
-                or not isinstance(w, (int, float))
-                or not 0 <= w < float("inf")
+                isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < float("inf")
                 for w in weights
             )
             or not 0 < sum(weights) < float("inf")  # an overflowing sum normalises to zeros

@@ -468,8 +468,14 @@ def _copy_paste_kernel(
             j = perm[i]
             if x2 > x1 and y2 > y1 and j != i:
                 size = (c, y2 - y1, x2 - x1)
-                dsts.append(dest.as_strided(size, d_rest, d_off + i * d0 + y1 * d_rest[1] + x1 * d_rest[2]))
-                srcs.append(images.as_strided(size, s_rest, s_off + j * s0 + y1 * s_rest[1] + x1 * s_rest[2]))
+                dsts.append(
+                    dest.as_strided(size, d_rest, d_off + i * d0 + y1 * d_rest[1] + x1 * d_rest[2])
+                )
+                srcs.append(
+                    images.as_strided(
+                        size, s_rest, s_off + j * s0 + y1 * s_rest[1] + x1 * s_rest[2]
+                    )
+                )
         if dsts:
             torch._foreach_copy_(dsts, srcs)
     return dest

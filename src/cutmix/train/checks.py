@@ -57,7 +57,6 @@ def check_checkpoint(state: dict[str, Any], where: Any) -> None:
     """What ``evaluate`` reads from a checkpoint: names, sizes, classes, normalisation, config."""
     import torch
 
-
     _need(state, "model_name", str, "a model name", where)
     n = _int(state, "num_classes", 1, MAX_CLASSES, where)
     c = _int(state, "in_channels", 1, 64, where)
@@ -141,7 +140,6 @@ def check_resume_state(state: dict[str, Any], where: Any) -> None:
 def check_preview_args(args: Any) -> None:
     """``cutmix preview``: an output file (not a folder), sizes and mixing numbers in range."""
     import os
-
 
     out = args.out
     if not isinstance(out, str) or not out.strip():

@@ -54,7 +54,9 @@ def check_out_dir(out: Any, flag: str = "out") -> None:
     while parent and not os.path.exists(parent):
         parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
     if parent and not os.path.isdir(parent):
-        raise UsageError(f"{flag}: expected a folder path, got {str(out)!r} below the file {parent!r}")
+        raise UsageError(
+            f"{flag}: expected a folder path, got {str(out)!r} below the file {parent!r}"
+        )
 
 
 def check_out_outside_data(out: str, data: str, flag: str = "out") -> None:
@@ -99,7 +101,11 @@ def check_device(name: Any) -> None:
                 f"device: expected cuda:0..cuda:{torch.cuda.device_count() - 1}, got {name!r}"
             )
         return
-    if dev.type == "mps" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+    if (
+        dev.type == "mps"
+        and getattr(torch.backends, "mps", None)
+        and torch.backends.mps.is_available()
+    ):
         return
     raise UsageError(f"device: expected auto, cpu or an available cuda device, got {name!r}")
 
@@ -223,7 +229,11 @@ class TrainConfig:
             bad("image_size", f"a side in 1..{MAX_IMAGE_SIZE} pixels", self.image_size)
         if not 0 <= self.crop_padding <= self.image_size:
             # checked again against the real image side once the data is read
-            bad("crop_padding", f"a padding in 0..{self.image_size} (at most --image-size)", self.crop_padding)
+            bad(
+                "crop_padding",
+                f"a padding in 0..{self.image_size} (at most --image-size)",
+                self.crop_padding,
+            )
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             bad("val_fraction", "a number in (0, 1)", self.val_fraction)
         if not 0 <= self.split_seed < 2**63:
@@ -255,7 +265,11 @@ class TrainConfig:
                 f"imbalance: expected a ratio R >= 1 (largest / smallest class), got {self.imbalance!r}"
             )
         power = parse_partner_weights(self.partner_weights)
-        if power is not None and self.mode == "pair" and self.mix in ("cutmix", "mixup", "randommix"):
+        if (
+            power is not None
+            and self.mode == "pair"
+            and self.mix in ("cutmix", "mixup", "randommix")
+        ):
             raise UsageError(
                 f"partner-weights: expected --mode sample or batch (pairs are not weighted), "
                 f"got --mode pair with --partner-weights {self.partner_weights}"

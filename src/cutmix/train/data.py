@@ -228,11 +228,15 @@ def _read_cache(cache: Path, content: str) -> tuple[np.ndarray, np.ndarray, list
         return None
 
 
-def _write_cache(cache: Path, x: np.ndarray, y: np.ndarray, skipped: list[str], content: str) -> None:
+def _write_cache(
+    cache: Path, x: np.ndarray, y: np.ndarray, skipped: list[str], content: str
+) -> None:
     fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, x=x, y=y, skipped=np.asarray(skipped, dtype=str), content=np.asarray(content))
+            np.savez(
+                f, x=x, y=y, skipped=np.asarray(skipped, dtype=str), content=np.asarray(content)
+            )
         os.replace(tmp, cache)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -252,7 +256,10 @@ def _load_folder(
     log: Callable[[str], None],
 ) -> tuple[Data, None, list[str], dict[str, Any]]:
     classes, files = _list_folder(root, limit_per_class)
-    _check_fits(sum(map(len, files)) * 3 * image_size * image_size, f"{root}: {sum(map(len, files))} images of 3x{image_size}x{image_size}")
+    _check_fits(
+        sum(map(len, files)) * 3 * image_size * image_size,
+        f"{root}: {sum(map(len, files))} images of 3x{image_size}x{image_size}",
+    )
     folder = _cache_folder(log) if use_cache else None
     use_cache = folder is not None
     key = _folder_key(root, files, image_size)
@@ -334,7 +341,9 @@ def _cifar_batch(path: Path) -> Data:
         )
     x = data.reshape(-1, 3, 32, 32)
     if not isinstance(labels, (list, tuple, np.ndarray)):
-        raise UsageError(f"data: expected 'labels' to be a list of ints in {path}, got {type(labels).__name__}")
+        raise UsageError(
+            f"data: expected 'labels' to be a list of ints in {path}, got {type(labels).__name__}"
+        )
     y = _labels(np.asarray(labels), path, "labels", len(x))
     return Data(torch.from_numpy(x.copy()), y)
 
@@ -364,7 +373,9 @@ def _load_cifar(root: Path) -> tuple[Data, Data | None, list[str], dict[str, Any
                     f"data: expected {key!r} to be a list of at most {MAX_CLASSES} names in {meta}, "
                     f"got {type(names).__name__} of {len(names) if hasattr(names, '__len__') else '?'}"
                 )
-            classes = [s.decode(errors="replace") if isinstance(s, bytes) else str(s) for s in names]
+            classes = [
+                s.decode(errors="replace") if isinstance(s, bytes) else str(s) for s in names
+            ]
     info = {"source": "cifar", "root": str(root), "description": f"CIFAR python folder {root}"}
     return train, test, classes, info
 
@@ -386,7 +397,9 @@ def _as_nchw_uint8(a: np.ndarray, path: Path, key: str) -> Tensor:
     if a.dtype != np.uint8:
         a = np.asarray(a, dtype=np.float64)
         if not np.isfinite(a).all():
-            raise UsageError(f"data: expected finite pixel values in {key} of {path}, got NaN or inf")
+            raise UsageError(
+                f"data: expected finite pixel values in {key} of {path}, got NaN or inf"
+            )
         if a.max(initial=0) <= 1.0:
             a = a * 255.0
         a = np.clip(np.round(a), 0, 255).astype(np.uint8)
@@ -446,11 +459,15 @@ def _labels(a: np.ndarray, path: Path, key: str, n: int) -> Tensor:
             f"data: expected {key} to be one class id per image, shape ({n},), in {path}, got {a.shape}"
         )
     if len(a) != n:
-        raise UsageError(f"data: expected {n} labels in {key} (one per image) in {path}, got {len(a)}")
+        raise UsageError(
+            f"data: expected {n} labels in {key} (one per image) in {path}, got {len(a)}"
+        )
     if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
         a = a.astype(np.float64)
     elif a.dtype.kind not in "iub":
-        raise UsageError(f"data: expected integer class ids in {key} of {path}, got dtype {a.dtype}")
+        raise UsageError(
+            f"data: expected integer class ids in {key} of {path}, got dtype {a.dtype}"
+        )
     if len(a) and (a.min() < 0 or a.max() >= MAX_CLASSES):
         raise UsageError(
             f"data: expected class ids in [0, {MAX_CLASSES}) in {key} of {path}, "
@@ -540,7 +557,9 @@ def load_data(
     if not 1 <= image_size <= MAX_IMAGE_SIZE:
         raise UsageError(f"image-size: expected a side in 1..{MAX_IMAGE_SIZE}, got {image_size}")
     if limit_per_class is not None and limit_per_class < 1:
-        raise UsageError(f"limit-per-class: expected at least 1 image per class, got {limit_per_class}")
+        raise UsageError(
+            f"limit-per-class: expected at least 1 image per class, got {limit_per_class}"
+        )
     if spec == "digits":
         train, test, classes, info = _load_digits()
         default_fraction = 0.8
@@ -555,7 +574,9 @@ def load_data(
                 raise UsageError(f"data: expected a folder or an .npz file, got file {spec!r}")
             train, test, classes, info = _load_npz(path)
         elif not path.is_dir():
-            raise UsageError(f"data: expected a folder or an .npz file, got {spec!r}, which is neither")
+            raise UsageError(
+                f"data: expected a folder or an .npz file, got {spec!r}, which is neither"
+            )
         elif _is_cifar(path):
             train, test, classes, info = _load_cifar(path)
         else:

@@ -133,7 +133,14 @@ def build_mix(
         if cfg.mix == "none":
             return None
         if cfg.mix == "cutmix":
-            return cutmix.CutMix(cfg.alpha, num_classes, p=cfg.p, mode=cfg.mode, label_smoothing=ls, partner_weights=pw)  # type: ignore[arg-type]
+            return cutmix.CutMix(
+                cfg.alpha,
+                num_classes,
+                p=cfg.p,
+                mode=cfg.mode,
+                label_smoothing=ls,
+                partner_weights=pw,
+            )  # type: ignore[arg-type]
         if cfg.mix == "mixup":
             return cutmix.MixUp(
                 cfg.mixup_alpha,
@@ -170,7 +177,9 @@ def apply_imbalance(splits: Splits, cfg: TrainConfig) -> Splits:
     which stays balanced) and record the training class counts in ``splits.info``."""
 
     if cfg.imbalance is not None and "imbalance" not in splits.info:
-        idx, _ = long_tail_indices(splits.train.y, splits.num_classes, cfg.imbalance, cfg.split_seed)
+        idx, _ = long_tail_indices(
+            splits.train.y, splits.num_classes, cfg.imbalance, cfg.split_seed
+        )
         splits.train = splits.train.subset(idx)
         splits.info["imbalance"] = cfg.imbalance
         splits.info["train_size"] = len(splits.train)
@@ -469,7 +478,12 @@ def _setup(
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     mix = build_mix(cfg, num_classes, train_counts)
     if long_tailed or cfg.partner_weights not in (None, "none"):
-        _log(cfg, dist, f"training class counts: {train_counts}" + (f" (imbalance R = {cfg.imbalance:g})" if long_tailed else ""))
+        _log(
+            cfg,
+            dist,
+            f"training class counts: {train_counts}"
+            + (f" (imbalance R = {cfg.imbalance:g})" if long_tailed else ""),
+        )
 
     n = len(splits.train)
     per_rank = math.ceil(n / dist.world)
@@ -490,7 +504,9 @@ def _setup(
         try:
             torch.set_rng_state(resume["rng"]["torch"])
         except (RuntimeError, TypeError) as e:
-            raise UsageError(f"checkpoint: expected a torch RNG state, got an invalid one ({e})") from e
+            raise UsageError(
+                f"checkpoint: expected a torch RNG state, got an invalid one ({e})"
+            ) from e
         _log(cfg, dist, f"resuming {cfg.model} at epoch {start_epoch}/{cfg.epochs}")
 
     net: nn.Module = model
@@ -636,7 +652,9 @@ def _end_epoch(
         "epoch_s": round(time.perf_counter() - t0, 3),
     }
     if last_eval is not None:
-        row.update(eval_extras(ev["per_class"], ev["class_count"], run.train_counts, run.long_tailed))
+        row.update(
+            eval_extras(ev["per_class"], ev["class_count"], run.train_counts, run.long_tailed)
+        )
     run.history.append(row)
     if dist.main:
         with open(out / "metrics.jsonl", "a") as f:
@@ -646,7 +664,15 @@ def _end_epoch(
         save_checkpoint(
             out / "last.pt",
             _state(
-                cfg, run.model, run.opt, epoch + 1, run.step, run.history, run.splits, run.mean, run.std
+                cfg,
+                run.model,
+                run.opt,
+                epoch + 1,
+                run.step,
+                run.history,
+                run.splits,
+                run.mean,
+                run.std,
             ),
         )
     val = (
@@ -677,7 +703,9 @@ def _finish(
             "val_loss": final["loss"],
             "per_class": final["per_class"],
             "val_count": final["count"],
-            **eval_extras(final["per_class"], final["class_count"], run.train_counts, run.long_tailed),
+            **eval_extras(
+                final["per_class"], final["class_count"], run.train_counts, run.long_tailed
+            ),
         },
         "train_class_counts": run.train_counts,
         "val_class_counts": final["class_count"],

@@ -127,9 +127,7 @@ def summarize(
         acc = [r["final"]["val_acc"] for r in runs]
         mvals = [r["final"][metric] for r in runs]
         bal = [r["final"].get("val_balanced_acc", float("nan")) for r in runs]
-        groups = {
-            g: [r["final"].get(f"val_{g}") for r in runs] for g in ("many", "medium", "few")
-        }
+        groups = {g: [r["final"].get(f"val_{g}") for r in runs] for g in ("many", "medium", "few")}
         top5 = [r["final"]["val_top5"] for r in runs]
         loss = [r["final"]["val_loss"] for r in runs]
         best = [max(h["val_acc"] for h in r["history"] if h["val_acc"] is not None) for r in runs]
@@ -206,7 +204,8 @@ def _pct(x: float) -> str:
 def format_table(summary: dict[str, Any]) -> str:
     """A Markdown table of the arms and their differences from the reference."""
     groups = [
-        g for g in ("many", "medium", "few")
+        g
+        for g in ("many", "medium", "few")
         if all(f"{g}_mean" in a for a in summary["arms"].values())
     ]
     lines = [
@@ -274,9 +273,7 @@ def plot_curves(results: dict[str, list[dict[str, Any]]], arms: list[str], path:
             v = np.array([[h[i][key] for i in keep] for h in hist], dtype=float) * scale
             m = v.mean(0)
             s = v.std(0, ddof=1) if len(v) > 1 else np.zeros(len(keep))
-            ax.plot(
-                ep[keep], m, marker="." if len(keep) < 30 else None, label=arm_name(arm)
-            )
+            ax.plot(ep[keep], m, marker="." if len(keep) < 30 else None, label=arm_name(arm))
             ax.fill_between(ep[keep], m - s, m + s, alpha=0.25)
     axes[0].set(xlabel="epoch", ylabel="validation accuracy (%)", title="validation accuracy")
     axes[1].set(xlabel="epoch", ylabel="training loss", title="training loss (on mixed batches)")
@@ -417,7 +414,9 @@ def _run_compare(
     summary["wall_s"] = round(time.perf_counter() - t_wall, 1)
     summary["cpu_s"] = round(time.process_time() - t_cpu, 1)
     summary["config"] = replace(base, mix="(per arm)", out=str(out)).to_dict()
-    summary["arm_settings"] = {a: {"mix": m, "partner_weights": pw} for a, (m, pw) in parsed.items()}
+    summary["arm_settings"] = {
+        a: {"mix": m, "partner_weights": pw} for a, (m, pw) in parsed.items()
+    }
     summary["data"] = {k: v for k, v in splits.info.items() if k != "skipped"}
     summary["command"] = "cutmix " + " ".join(shlex.quote(a) for a in argv)
     summary["machine"] = {
@@ -474,7 +473,9 @@ def _run_compare(
         + "\n"
     )
     # strict JSON: the interval of one seed is null, not NaN
-    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
+    (out / "summary.json").write_text(
+        json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n"
+    )
     (out / "report.md").write_text(
         f"# Does {' or '.join(arm_name(a) for a in arms[1:])} help? ({base.data})\n\n"
         f"Data: {summary['data'].get('description', base.data)}; {len(splits.train)} train / "
@@ -532,7 +533,6 @@ def evaluate_checkpoint(
             f"checkpoint: expected a checkpoint of model {model!r}, got one of {name!r}"
         )
     if split == "all":
-
         if data is None:
             raise UsageError("data: expected --data FOLDER with --split all, got none")
         return evaluate_all(state, data, batch_size=batch_size)
