@@ -137,10 +137,10 @@ def build_mix(
                 cfg.alpha,
                 num_classes,
                 p=cfg.p,
-                mode=cfg.mode,
+                mode=cfg.mode,  # type: ignore[arg-type]
                 label_smoothing=ls,
                 partner_weights=pw,
-            )  # type: ignore[arg-type]
+            )
         if cfg.mix == "mixup":
             return cutmix.MixUp(
                 cfg.mixup_alpha,
