@@ -34,10 +34,13 @@ static: setup
 test: static
 	$(BIN)/python -m pytest -q
 
-# The inner loop (< 60 s on 2 cores): no `slow` tests, no doctests that train or benchmark,
-# fewer hypothesis examples. `make test` runs everything.
+# The inner loop (about a minute on 2 idle cores): no `slow` tests (end-to-end runs, subprocesses,
+# statistical tests over 10k draws, doctests that train or benchmark), the `dev` hypothesis
+# profile, and not the Lightning / Hugging Face Trainer runs. `make test` runs everything.
 test-fast: setup
-	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -q -m "not slow"
+	HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -q -m "not slow" \
+		--ignore=tests/test_integrations_lightning.py --ignore=src/cutmix/integrations/lightning.py \
+		--ignore=tests/test_integrations_transformers.py --ignore=src/cutmix/integrations/transformers.py
 
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks conftest.py

@@ -255,6 +255,7 @@ def test_compare_statistics_use_balanced_accuracy_and_ci_caveat() -> None:
     assert "outside" in ci_caveat({"ci_low": -1.42, "ci_high": 1.28}, 3)
 
 
+@pytest.mark.slow
 def test_compare_long_tailed_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
     argv = ["compare", *SMALL, "--epochs", "1", "--seeds", "1", "--imbalance", "3", "--p", "0.5"]

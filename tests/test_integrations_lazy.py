@@ -9,6 +9,7 @@ import sys
 import pytest
 
 
+@pytest.mark.slow
 def test_import_cutmix_imports_no_integration_library() -> None:
     code = (
         "import sys, cutmix, cutmix.integrations, cutmix.collate, cutmix.transforms\n"

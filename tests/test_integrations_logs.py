@@ -81,6 +81,7 @@ def test_train_writes_csv_and_tensorboard(tmp_path: Path) -> None:
     assert json.loads((run / "config.json").read_text())["log"] == "tensorboard,csv"
 
 
+@pytest.mark.slow
 def test_compare_writes_csv_per_run(tmp_path: Path) -> None:
     out = tmp_path / "report"
     argv = ["compare", *SMALL, "--epochs", "1", "--seeds", "1", "--out", str(out), "--log", "csv"]

@@ -90,6 +90,7 @@ for name, code in json.loads(sys.argv[1]).items():
 """
 
 
+@pytest.mark.slow
 def test_inputs_that_used_to_segfault_are_value_errors() -> None:
     res = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(_SCRIPT), json.dumps(_CRASHERS)],

@@ -45,6 +45,7 @@ def _draw_classes(labels, class_weights, draws, seed=0):
         ([0.0, 1.0, 1.0], torch.tensor([0.0, 1.0, 1.0])),
     ],
 )
+@pytest.mark.slow
 def test_empirical_partner_classes_match_requested_weights(class_weights, class_w):
     """Tolerance: every frequency within 5 standard deviations of its expectation (seeded)."""
     draws = 3000

@@ -243,6 +243,7 @@ def _chi2_limit(df: int, z: float = 4.0) -> float:
     return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.2, 1.0, 2.0])
 def test_box_distribution_matches_timm(alpha):
     mixup = pytest.importorskip("timm.data.mixup")
