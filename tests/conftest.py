@@ -29,3 +29,9 @@ def device(request: pytest.FixtureRequest) -> torch.device:
 @pytest.fixture
 def generator(device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(1234)
+
+
+@pytest.fixture
+def isolated_data_cache(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The training tool's decoded-image cache in this test's own folder (CLI and data tests)."""
+    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))

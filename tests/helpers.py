@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 
+import pytest
 import torch
 
 import cutmix
@@ -37,3 +38,12 @@ def hand_params(
         size=size,
         blend=None if blend is None else torch.tensor(blend),
     )
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``cutmix.cli.main(argv)`` in process: (exit code, stdout, stderr)."""
+    from cutmix.cli import main  # the CLI needs the `cli` extra; most tests do not
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -16,20 +16,14 @@ pytest.importorskip("PIL")
 torch = pytest.importorskip("torch")
 
 from cutmix.cli import main  # noqa: E402
+from helpers import run_cli  # noqa: E402
 
 SMALL = ["--limit-per-class", "4", "--val-fraction", "0.5", "--batch-size", "8", "--quiet"]
 TRAIN = ["train", *SMALL, "--epochs", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("isolated_data_cache")
+run = run_cli  # (argv, capsys) -> (exit code, stdout, stderr)
 
 
 def one_error(code: int, err: str, needle: str) -> str:

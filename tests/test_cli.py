@@ -18,20 +18,14 @@ from PIL import Image  # noqa: E402
 
 from cutmix.cli import main  # noqa: E402
 from cutmix.preview import grid_size  # noqa: E402
+from helpers import run_cli  # noqa: E402
 
 # Digits, 6 images per class: 30 train / 30 validation, a second per epoch.
 SMALL = ["--limit-per-class", "6", "--val-fraction", "0.5", "--batch-size", "8", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("isolated_data_cache")
+run = run_cli  # (argv, capsys) -> (exit code, stdout, stderr)
 
 
 @pytest.mark.slow

@@ -23,14 +23,14 @@ torch = pytest.importorskip("torch")
 
 from cutmix.cli import main  # noqa: E402
 from cutmix.train.errors import EXIT_DIVERGED  # noqa: E402
+from helpers import run_cli  # noqa: E402
 
 SMALL = ["--limit-per-class", "4", "--val-fraction", "0.5", "--batch-size", "8", "--quiet"]
 TRAIN = ["train", *SMALL, "--epochs", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_data_cache")
+run = run_cli  # (argv, capsys) -> (exit code, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +39,6 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ck") / "run"
     assert main([*TRAIN, "--out", str(out)]) == 0
     return out / "last.pt"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_error(code: int, out: str, err: str, needle: str, argv: list[str]) -> None:

@@ -39,19 +39,13 @@ from cutmix.train.metrics import (  # noqa: E402
 )
 from cutmix.train.models import build_model, check_model_fits, parse_model_kwargs  # noqa: E402
 from cutmix.train.report import ci_caveat, format_table, summarize  # noqa: E402
+from helpers import run_cli  # noqa: E402
 
 SMALL = ["--limit-per-class", "6", "--val-fraction", "0.5", "--batch-size", "8", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("isolated_data_cache")
+run = run_cli  # (argv, capsys) -> (exit code, stdout, stderr)
 
 
 def id_npz(path: Path, per_class: int, num_classes: int) -> Path:

@@ -19,9 +19,7 @@ from cutmix.train.logs import MetricLogs, parse_log_kinds
 SMALL = ["--limit-per-class", "4", "--val-fraction", "0.5", "--batch-size", "8", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_data_cache")
 
 
 def _jsonl(run: Path) -> list[dict]:

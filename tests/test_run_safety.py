@@ -21,22 +21,15 @@ torch = pytest.importorskip("torch")
 
 from PIL import Image  # noqa: E402
 
-from cutmix.cli import main  # noqa: E402
 from cutmix.train.data import _folder_key, _list_folder, load_data  # noqa: E402
 from cutmix.train.lock import LOCK_NAME, RunLock, clean_temp_files  # noqa: E402
+from helpers import run_cli  # noqa: E402
 
 SMALL = ["--limit-per-class", "4", "--val-fraction", "0.5", "--batch-size", "8", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("isolated_data_cache")
+run = run_cli  # (argv, capsys) -> (exit code, stdout, stderr)
 
 
 # --------------------------------------------------------------------- 16-bit and float images

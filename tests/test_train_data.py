@@ -17,10 +17,7 @@ from PIL import Image  # noqa: E402
 from cutmix.train.data import load_data, stratified_split  # noqa: E402
 from cutmix.train.errors import UsageError  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUTMIX_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_data_cache")
 
 
 def make_folder(root: Path, per_class: int = 4, sizes: tuple[int, ...] = (32,)) -> Path:
